@@ -1,0 +1,69 @@
+//! `vigil`: run the pipeline on saved events, offline.
+//!
+//! - `replay EVENT`: intake -> enrich (from `--trail` files) -> classify -> route -> render.
+//! - `routes test EVENT`: which route an event takes, and why.
+//!
+//! Exit status: 0 the event was understood; 2 it was refused (bad input: the reason is JSON on
+//! stdout with `--format json`, words on stderr otherwise); 1 vigil itself could not run
+//! (an unreadable or invalid owners, rules or trail file).
+
+mod files;
+mod replay;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "vigil", version, about = "Alarm-and-response for AI workloads on AWS: replay events offline")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the whole pipeline on a saved event and print what the owner would see.
+    Replay(replay::ReplayArgs),
+    /// Routing commands.
+    Routes {
+        #[command(subcommand)]
+        command: RoutesCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RoutesCommand {
+    /// Print which route an event takes and why.
+    Test(RoutesTestArgs),
+}
+
+#[derive(Debug, Args)]
+struct RoutesTestArgs {
+    /// The event file (any accepted input).
+    event: PathBuf,
+    /// Owners file (YAML).
+    #[arg(long)]
+    owners: Option<PathBuf>,
+    /// CloudTrail context (file or folder), used when a route matches on kind.
+    #[arg(long)]
+    trail: Vec<PathBuf>,
+}
+
+/// Output formats of `replay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Slack,
+    Sns,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Replay(args) => replay::run(&args),
+        Command::Routes { command: RoutesCommand::Test(args) } => replay::routes_test(&args.event, args.owners.as_deref(), &args.trail),
+    }
+}

@@ -1,0 +1,208 @@
+//! `vigil replay` and `vigil routes test`: the pure pipeline over saved files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, anyhow};
+use chrono::{DateTime, Duration, Utc};
+use clap::Args;
+use vigil_core::classify::RuleSet;
+use vigil_core::enrich::{self, Context};
+use vigil_core::intake::{self, IntakeError};
+use vigil_core::model::Alert;
+use vigil_core::pipeline::{self, Report, Settings};
+use vigil_core::redact::{ContentPolicy, Redactor};
+use vigil_core::render::{self, RenderInput};
+use vigil_core::route::{self, Destination, Owners};
+
+use crate::Format;
+use crate::files;
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The event file: any accepted input (alarm, EventBridge, SNS, CloudTrail, Config).
+    pub event: PathBuf,
+    /// CloudTrail context: a log file, a folder of them, an EventBridge event or a saved
+    /// LookupEvents response. Repeatable.
+    #[arg(long)]
+    pub trail: Vec<PathBuf>,
+    /// Owners file (YAML, SPEC §5). Without it every alert goes to one default route.
+    #[arg(long)]
+    pub owners: Option<PathBuf>,
+    /// Extra classification rules (YAML); evaluated before the built-in ones.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Content policy: metadata, redacted (default) or full.
+    #[arg(long, value_parser = parse_policy, default_value = "redacted")]
+    pub policy: ContentPolicy,
+    /// Look-back window before the alarm, in minutes.
+    #[arg(long, default_value_t = enrich::DEFAULT_LOOKBACK_MINUTES)]
+    pub lookback_minutes: i64,
+    /// When the CloudTrail lookup is taken to happen (RFC 3339). Default: now.
+    #[arg(long)]
+    pub now: Option<DateTime<Utc>>,
+}
+
+fn parse_policy(s: &str) -> Result<ContentPolicy, String> {
+    match s {
+        "metadata" => Ok(ContentPolicy::Metadata),
+        "redacted" => Ok(ContentPolicy::Redacted),
+        "full" => Ok(ContentPolicy::Full),
+        other => Err(format!("unknown content policy {other:?}: expected metadata, redacted or full")),
+    }
+}
+
+/// The default route when no owners file is given.
+fn default_owners() -> Owners {
+    Owners::single(Destination { team: "unrouted".into(), slack_channel: Some("#alerts".into()), ..Destination::default() })
+}
+
+fn load_settings(owners: Option<&Path>, rules: Option<&Path>, policy: ContentPolicy) -> Result<Settings> {
+    let owners = match owners {
+        Some(p) => Owners::from_yaml(&files::read_text(p)?).map_err(|e| anyhow!("owners file {}: {e}", p.display()))?,
+        None => default_owners(),
+    };
+    let mut rule_set = RuleSet::builtin();
+    if let Some(p) = rules {
+        let user = RuleSet::from_yaml(&files::read_text(p)?).map_err(|e| anyhow!("rules file {}: {e}", p.display()))?;
+        rule_set = rule_set.extended_with(user);
+    }
+    let mut settings = Settings::with_defaults(owners);
+    settings.rules = rule_set;
+    settings.policy = policy;
+    Ok(settings)
+}
+
+enum Outcome {
+    Reports(Vec<Report>),
+    Refused(IntakeError),
+}
+
+fn evaluate_file(
+    event: &Path,
+    trail: &[PathBuf],
+    settings: &Settings,
+    lookback: Duration,
+    now: Option<DateTime<Utc>>,
+    redactor: &Redactor,
+) -> Result<Outcome> {
+    let bytes = match std::fs::read(event) {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(Outcome::Refused(IntakeError {
+                code: intake::RefusalCode::NotJson,
+                received: event.display().to_string(),
+                reason: format!("cannot read the event file: {e}"),
+            }));
+        }
+    };
+    let alerts: Vec<Alert> = match intake::parse(&bytes) {
+        Ok(a) => a,
+        Err(e) => return Ok(Outcome::Refused(e)),
+    };
+    let trail = if trail.is_empty() { files::Trail::default() } else { files::read_trail(trail)? };
+    for w in &trail.warnings {
+        eprintln!("vigil: trail: {w}");
+    }
+    let looked_up_at = now.unwrap_or_else(Utc::now);
+    let reports = alerts
+        .into_iter()
+        .map(|alert| {
+            let ctx = if trail.changes.is_empty() && trail.warnings.is_empty() && now.is_none() {
+                Context::default()
+            } else {
+                let window = enrich::window_for(alert.time, lookback);
+                Context::from_changes(window, looked_up_at, trail.changes.clone(), enrich::sources_for(&alert))
+            };
+            pipeline::evaluate(alert, &ctx, settings, redactor)
+        })
+        .collect();
+    Ok(Outcome::Reports(reports))
+}
+
+/// `vigil replay`.
+pub fn run(args: &ReplayArgs) -> ExitCode {
+    match run_inner(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("vigil: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_inner(args: &ReplayArgs) -> Result<ExitCode> {
+    let settings = load_settings(args.owners.as_deref(), args.rules.as_deref(), args.policy)?;
+    let redactor = Redactor::new();
+    let lookback = Duration::minutes(args.lookback_minutes.clamp(1, 90 * 24 * 60));
+    let outcome = evaluate_file(&args.event, &args.trail, &settings, lookback, args.now, &redactor)?;
+    let mut out = std::io::stdout().lock();
+    match outcome {
+        Outcome::Refused(err) => {
+            if args.format == Format::Json {
+                let doc = serde_json::json!({"error": {"code": err.code.as_str(), "received": err.received, "reason": err.reason}});
+                writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+            } else {
+                eprintln!("vigil: {err}");
+            }
+            Ok(ExitCode::from(2))
+        }
+        Outcome::Reports(reports) => {
+            let many = reports.len() > 1;
+            for report in &reports {
+                let text = match args.format {
+                    Format::Json if many => serde_json::to_string(report)?,
+                    Format::Json => serde_json::to_string_pretty(report)?,
+                    Format::Text => pipeline::text(report, &settings, &redactor),
+                    Format::Slack | Format::Sns => {
+                        let fallback = Destination { team: "unrouted".into(), ..Destination::default() };
+                        let destination = report.route.matched.first().map(|m| &m.destination).unwrap_or(&fallback);
+                        let input = RenderInput {
+                            alert: &report.alert,
+                            finding: &report.finding,
+                            destination,
+                            policy: settings.policy,
+                            correlation_id: &report.alert.id,
+                        };
+                        if args.format == Format::Slack {
+                            serde_json::to_string_pretty(&render::slack::slack(&input, &redactor))?
+                        } else {
+                            serde_json::to_string_pretty(&render::sns::sns(&input, &redactor))?
+                        }
+                    }
+                };
+                writeln!(out, "{text}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `vigil routes test`.
+pub fn routes_test(event: &Path, owners: Option<&Path>, trail: &[PathBuf]) -> ExitCode {
+    let result = (|| -> Result<ExitCode> {
+        let settings = load_settings(owners, None, ContentPolicy::default())?;
+        let redactor = Redactor::new();
+        let lookback = Duration::minutes(enrich::DEFAULT_LOOKBACK_MINUTES);
+        match evaluate_file(event, trail, &settings, lookback, None, &redactor).context("evaluating the event")? {
+            Outcome::Refused(err) => {
+                eprintln!("vigil: {err}");
+                Ok(ExitCode::from(2))
+            }
+            Outcome::Reports(reports) => {
+                for r in &reports {
+                    println!("{} ({}, {}, {})", r.alert.name(), r.input.as_str(), r.finding.kind, r.finding.severity);
+                    println!("{}", route::explain(&r.route));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })();
+    result.unwrap_or_else(|e| {
+        eprintln!("vigil: {e:#}");
+        ExitCode::from(1)
+    })
+}

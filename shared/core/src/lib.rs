@@ -1,0 +1,27 @@
+//! vigil's pure core.
+//!
+//! Module map (the pipeline of SPEC §2, in order):
+//! - [`intake`]: bytes of any accepted input -> [`model::Alert`], or an [`intake::IntakeError`]
+//!   naming what was received and why it was refused.
+//! - [`cloudtrail`]: CloudTrail records, log files, EventBridge-wrapped calls and saved
+//!   `LookupEvents` responses -> [`model::Change`], with the request-parameter allow-list.
+//! - [`enrich`]: the look-back window, the [`enrich::Context`] a change source fills, and the
+//!   correlation that ranks probable causes.
+//! - [`classify`]: the rule table (data, extendable from configuration) -> [`model::Finding`].
+//! - [`route`]: the owners file and top-down route matching.
+//! - [`render`]: Slack Block Kit, SNS and terminal text, within each channel's limits.
+//! - [`redact`]: the content policy and secret masking applied to everything rendered.
+//! - [`pipeline`]: the stages composed; the `vigil replay --format json` contract.
+//!
+//! Invariant: no I/O, no clock, no environment. Time is passed in; everything that talks to
+//! the world lives in the adapters crate, behind small traits.
+
+pub mod classify;
+pub mod cloudtrail;
+pub mod enrich;
+pub mod intake;
+pub mod model;
+pub mod pipeline;
+pub mod redact;
+pub mod render;
+pub mod route;

@@ -1,0 +1,214 @@
+//! The pure stages composed: normalized alert + context -> finding -> routes -> rendered
+//! notifications. This is what `vigil replay` prints and what the Lambda functions deliver.
+//!
+//! Invariant: [`evaluate`] is total (no error path) and deterministic for the same inputs;
+//! everything it emits has passed the content policy.
+
+use serde::Serialize;
+
+use crate::classify::{self, RuleSet};
+use crate::enrich::{self, Context, Correlation};
+use crate::model::{AlarmState, Alert, AlertBody, Finding, InputFamily, Kind};
+use crate::redact::{ContentPolicy, Redactor};
+use crate::render::{self, RenderInput, SlackMessage, SnsNotification};
+use crate::route::{self, Destination, Owners, RouteDecision};
+use crate::runbook;
+
+/// Everything the pure pipeline needs besides the alert and its context.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub rules: RuleSet,
+    pub owners: Owners,
+    pub policy: ContentPolicy,
+    /// How many probable causes to show.
+    pub max_causes: usize,
+}
+
+impl Settings {
+    /// Built-in rules, a single default route for `team`, the default content policy.
+    pub fn with_defaults(owners: Owners) -> Self {
+        Self { rules: RuleSet::builtin(), owners, policy: ContentPolicy::default(), max_causes: 5 }
+    }
+}
+
+/// The `vigil replay --format json` contract.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub input: InputFamily,
+    pub alert: Alert,
+    pub finding: Finding,
+    pub route: RouteDecision,
+    pub notifications: Notifications,
+}
+
+/// The rendered messages, one per matched route.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notifications {
+    pub slack: Vec<Addressed<SlackMessage>>,
+    pub sns: Vec<Addressed<SnsNotification>>,
+}
+
+/// A rendered message and the route it is for.
+#[derive(Debug, Clone, Serialize)]
+pub struct Addressed<T> {
+    pub route: String,
+    pub team: String,
+    pub destination: Option<String>,
+    pub message: T,
+}
+
+/// Classify, route and render one alert against its context.
+pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Redactor) -> Report {
+    let correlation = enrich::correlate(&alert, ctx, settings.max_causes);
+    let classification = classify::classify(&alert, &correlation, &settings.rules);
+    let decision = route::route(&settings.owners, &alert, classification.kind, classification.severity);
+    let runbook_base = decision.matched.first().and_then(|m| m.destination.runbook_base_url.clone());
+
+    let finding = Finding {
+        kind: classification.kind,
+        severity: classification.severity,
+        title: title(&alert, classification.kind),
+        summary: summary(&alert, &correlation),
+        rule: classification.rule,
+        evidence: classification.evidence,
+        runbook: runbook::runbook(classification.kind, &alert, &correlation, runbook_base.as_deref()),
+        links: runbook::links(&alert, &correlation),
+        probable_causes: correlation.causes.clone(),
+        context_notes: correlation.notes.clone(),
+    };
+
+    let mut slack = Vec::new();
+    let mut sns = Vec::new();
+    for matched in &decision.matched {
+        let input = RenderInput {
+            alert: &alert,
+            finding: &finding,
+            destination: &matched.destination,
+            policy: settings.policy,
+            correlation_id: &alert.id,
+        };
+        let d: &Destination = &matched.destination;
+        if d.slack_channel.is_some() || d.slack_webhook_secret.is_some() {
+            slack.push(Addressed {
+                route: matched.name.clone(),
+                team: d.team.clone(),
+                destination: d.slack_channel.clone().or_else(|| d.slack_webhook_secret.clone()),
+                message: render::slack::slack(&input, redactor),
+            });
+        }
+        if d.sns_topic_arn.is_some() {
+            sns.push(Addressed {
+                route: matched.name.clone(),
+                team: d.team.clone(),
+                destination: d.sns_topic_arn.clone(),
+                message: render::sns::sns(&input, redactor),
+            });
+        }
+    }
+    Report { input: alert.input, alert, finding, route: decision, notifications: Notifications { slack, sns } }
+}
+
+/// The terminal rendering of a report (first matched route).
+pub fn text(report: &Report, settings: &Settings, redactor: &Redactor) -> String {
+    let fallback = Destination { team: "unrouted".into(), ..Destination::default() };
+    let destination = report.route.matched.first().map(|m| &m.destination).unwrap_or(&fallback);
+    let input = RenderInput {
+        alert: &report.alert,
+        finding: &report.finding,
+        destination,
+        policy: settings.policy,
+        correlation_id: &report.alert.id,
+    };
+    render::text::text(&input, redactor)
+}
+
+fn kind_words(kind: Kind) -> &'static str {
+    match kind {
+        Kind::ThrottleSpike => "Throttling",
+        Kind::InjectionSurge => "Prompt-injection surge",
+        Kind::AccessDenied => "Access denied",
+        Kind::ErrorSpike => "Error spike",
+        Kind::LatencyRegression => "Latency regression",
+        Kind::LoggingFailure => "Invocation logging failing",
+        Kind::AuditTampering => "Audit logging tampered with",
+        Kind::GuardrailChange => "Guardrail changed",
+        Kind::PermissionChange => "Permission change",
+        Kind::ModelAccessChange => "Model access change",
+        Kind::PublicExposure => "Public exposure",
+        Kind::ConfigDrift => "Config drift",
+        Kind::Resolved => "Resolved",
+        Kind::Unknown => "Alert",
+    }
+}
+
+fn title(alert: &Alert, kind: Kind) -> String {
+    let subject = match &alert.body {
+        AlertBody::Alarm(a) => a.name.clone(),
+        AlertBody::ApiCall(c) => {
+            let on = c.resources.first().map(|r| format!(" on {r}")).unwrap_or_default();
+            format!("{}{on} by {}", c.event_name, c.actor.name)
+        }
+        AlertBody::Config(c) => match (&c.rule_name, &c.resource_id) {
+            (Some(rule), Some(res)) => format!("{res} vs {rule}"),
+            (Some(rule), None) => rule.clone(),
+            (None, Some(res)) => format!("{} {res}", c.resource_type.as_deref().unwrap_or("resource")),
+            (None, None) => "AWS Config change".into(),
+        },
+    };
+    format!("{}: {subject}", kind_words(kind))
+}
+
+fn fmt_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.2}") }
+}
+
+fn summary(alert: &Alert, corr: &Correlation) -> String {
+    let mut s = match &alert.body {
+        AlertBody::Alarm(a) => {
+            let was = a.previous_state.map(|p| format!(" (was {})", p.as_str())).unwrap_or_default();
+            let mut line = format!("Alarm {} is {}{was}", a.name, a.state.as_str());
+            if let Some(m) = a.metrics.first() {
+                let dims: Vec<String> = m.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let dims = if dims.is_empty() { String::new() } else { format!(" [{}]", dims.join(", ")) };
+                line.push_str(&format!(": {} {}{dims}", m.namespace.as_deref().unwrap_or(""), m.name));
+            }
+            if let (Some(latest), Some(t)) = (a.recent_datapoints.last(), a.threshold) {
+                line.push_str(&format!(", latest {} against threshold {}", fmt_num(*latest), fmt_num(t)));
+            } else if let Some(t) = a.threshold {
+                line.push_str(&format!(", threshold {}", fmt_num(t)));
+            }
+            if a.state == AlarmState::Ok {
+                line.push_str(". Back to normal");
+            }
+            line.push('.');
+            line
+        }
+        AlertBody::ApiCall(c) => {
+            let on = if c.resources.is_empty() { String::new() } else { format!(" on {}", c.resources.join(", ")) };
+            let from = c.source_ip.as_deref().map(|ip| format!(" from {ip}")).unwrap_or_default();
+            let outcome = match &c.error_code {
+                Some(code) => format!(" It failed with {code}."),
+                None => String::new(),
+            };
+            format!("{} called {} ({}){on}{from} at {}.{outcome}", c.actor.name, c.event_name, c.event_source, c.time.format("%Y-%m-%d %H:%M:%SZ"))
+        }
+        AlertBody::Config(c) => match (&c.compliance, &c.change_type) {
+            (Some(now), _) => format!(
+                "{} {} is {now} with Config rule {}{}.",
+                c.resource_type.as_deref().unwrap_or("resource"),
+                c.resource_id.as_deref().unwrap_or("?"),
+                c.rule_name.as_deref().unwrap_or("?"),
+                c.previous_compliance.as_deref().map(|p| format!(" (was {p})")).unwrap_or_default()
+            ),
+            (None, Some(change)) => {
+                let props = if c.changed_properties.is_empty() { String::new() } else { format!(" (changed: {})", c.changed_properties.join(", ")) };
+                format!("{} {} was {}{props}.", c.resource_type.as_deref().unwrap_or("resource"), c.resource_id.as_deref().unwrap_or("?"), change.to_lowercase().replace("create", "created").replace("update", "updated").replace("delete", "deleted"))
+            }
+            (None, None) => "AWS Config reported a change.".into(),
+        },
+    };
+    if let Some(top) = corr.causes.first() {
+        s.push_str(&format!(" Probable cause: {}.", top.reason));
+    }
+    s
+}

@@ -1,0 +1,559 @@
+//! The content policy of SPEC §6 and secret masking.
+//!
+//! Invariant: every string a renderer emits has passed through [`Redactor::free_text`],
+//! [`Redactor::text`] or [`Redactor::identifier`]. Secrets are masked under every policy,
+//! `full` included, and always *before* truncation, so a cut can never expose part of one.
+
+use std::borrow::Cow;
+use std::sync::LazyLock;
+
+use regex::{Captures, NoExpand, Regex};
+use serde::{Deserialize, Serialize};
+
+/// How much free text a notification may carry. Prompt and completion text is never
+/// forwarded under any policy; secrets are always masked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContentPolicy {
+    /// Identifiers, names, numbers and times only: no descriptions, reasons or messages.
+    Metadata,
+    /// Free text allowed, with secrets masked (default).
+    #[default]
+    Redacted,
+    /// Free text and every allow-listed request parameter; secrets still masked.
+    Full,
+}
+
+impl ContentPolicy {
+    /// The configuration spelling: `metadata`, `redacted`, `full`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Metadata => "metadata",
+            Self::Redacted => "redacted",
+            Self::Full => "full",
+        }
+    }
+}
+
+impl std::fmt::Display for ContentPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every mask starts with this, so later passes can recognise text that is already masked.
+const MARKER_PREFIX: &str = "[REDACTED:";
+
+/// What a [`Redactor`] whose patterns failed to compile returns for every input: failing
+/// closed (nothing readable) is better than failing open (secrets pass) or panicking.
+const UNAVAILABLE: &str = "[REDACTED:redactor-unavailable]";
+
+/// Credential shapes that are unambiguous wherever they appear, ARN-looking text included.
+/// Order matters: the PEM block goes first because its body would otherwise be eaten line by
+/// line by nothing (64-char lines match no other rule), and JWTs go before `Bearer`.
+const EXACT: &[(&str, &str)] = &[
+    (
+        r"(?s)-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----|\z)",
+        "[REDACTED:private-key]",
+    ),
+    (
+        r#"(?:https?://)?hooks\.slack(?:-gov)?\.com/[^\s"'<>|)\]}]*"#,
+        "[REDACTED:slack-webhook]",
+    ),
+    (
+        r"(?:xox[a-z](?:\.xox[a-z])?|xapp)-[A-Za-z0-9-]+",
+        "[REDACTED:slack-token]",
+    ),
+    (
+        r"(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,})",
+        "[REDACTED:github-token]",
+    ),
+    (
+        r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",
+        "[REDACTED:jwt]",
+    ),
+    // Access key ids only. `AROA`/`AIDA` unique ids are identifiers (they appear in every
+    // CloudTrail `principalId`) and cannot sign a request, so they stay readable.
+    (
+        r"(?:AKIA|ASIA|ABIA|ACCA)[A-Z0-9]{16}",
+        "[REDACTED:aws-access-key]",
+    ),
+];
+
+/// `Bearer <token>`; 16+ characters so prose such as "bearer tokens expire" survives.
+const BEARER: &str = r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{16,}";
+
+/// ARNs, which the heuristic rules below must not touch (a Secrets Manager ARN contains
+/// `:secret:`, a role path can be a 40-character mixed-case run).
+const ARN: &str = r#"arn:aws[a-z-]*:[^\s"'<>,;|()\[\]{}?&=]*"#;
+
+/// `password=...`, `"SecretAccessKey": "..."`, `X-Amz-Security-Token=...`: the key must *end*
+/// with a secret-ish word, so `InputTokenCount=12` and `secretId=...` are left alone.
+const KEY_VALUE: &str = r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|secret[_-]?key|secret[_-]?access[_-]?key|client[_-]?secret|token|api[_-]?key|apikey|private[_-]?key|credentials?|authorization|signature))(?P<sep>"?\s*[:=]\s*)(?P<val>"[^"]*"|'[^']*'|[^\s"',;&}\])]+)"#;
+
+/// Maximal runs of standard base64: a standalone 40-character run is the shape of an AWS
+/// secret access key, a run of 100+ the shape of an STS session token.
+const BASE64_RUN: &str = r"[A-Za-z0-9/+]{40,}={0,2}";
+
+#[derive(Debug, Clone)]
+struct Rules {
+    exact: Vec<(Regex, &'static str)>,
+    bearer: Regex,
+    arn: Regex,
+    key_value: Regex,
+    base64_run: Regex,
+}
+
+impl Rules {
+    fn compile() -> Result<Self, regex::Error> {
+        let exact = EXACT
+            .iter()
+            .map(|(pattern, marker)| Regex::new(pattern).map(|re| (re, *marker)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self {
+            exact,
+            bearer: Regex::new(BEARER)?,
+            arn: Regex::new(ARN)?,
+            key_value: Regex::new(KEY_VALUE)?,
+            base64_run: Regex::new(BASE64_RUN)?,
+        })
+    }
+
+    fn mask<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        let mut cur = Cow::Borrowed(s);
+        for (re, marker) in &self.exact {
+            let replaced = match re.replace_all(&cur, NoExpand(marker)) {
+                Cow::Owned(o) => Some(o),
+                Cow::Borrowed(_) => None,
+            };
+            if let Some(o) = replaced {
+                cur = Cow::Owned(o);
+            }
+        }
+        let replaced = match self
+            .bearer
+            .replace_all(&cur, "${1} [REDACTED:bearer-token]")
+        {
+            Cow::Owned(o) => Some(o),
+            Cow::Borrowed(_) => None,
+        };
+        if let Some(o) = replaced {
+            cur = Cow::Owned(o);
+        }
+        let replaced = match self.mask_outside_arns(&cur) {
+            Cow::Owned(o) => Some(o),
+            Cow::Borrowed(_) => None,
+        };
+        match replaced {
+            Some(o) => Cow::Owned(o),
+            None => cur,
+        }
+    }
+
+    fn mask_outside_arns<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        if !self.arn.is_match(s) {
+            return self.mask_heuristic(s);
+        }
+        let mut out = String::with_capacity(s.len());
+        let mut last = 0;
+        for m in self.arn.find_iter(s) {
+            out.push_str(&self.mask_heuristic(s.get(last..m.start()).unwrap_or_default()));
+            out.push_str(m.as_str());
+            last = m.end();
+        }
+        out.push_str(&self.mask_heuristic(s.get(last..).unwrap_or_default()));
+        Cow::Owned(out)
+    }
+
+    fn mask_heuristic<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        let kv = self.key_value.replace_all(s, |c: &Captures<'_>| {
+            let whole = c.get(0).map_or("", |m| m.as_str());
+            let val = c.name("val").map_or("", |m| m.as_str());
+            let bare = val.trim_matches(|ch| ch == '"' || ch == '\'');
+            if bare.is_empty() || bare.starts_with(MARKER_PREFIX) || bare.starts_with("arn:") {
+                return whole.to_owned();
+            }
+            let key = c.name("key").map_or("", |m| m.as_str());
+            let sep = c.name("sep").map_or("", |m| m.as_str());
+            format!("{key}{sep}[REDACTED:secret]")
+        });
+        let b64 = match self.base64_run.replace_all(&kv, |c: &Captures<'_>| {
+            let run = c.get(0).map_or("", |m| m.as_str());
+            classify_base64_run(run).map_or_else(|| run.to_owned(), str::to_owned)
+        }) {
+            Cow::Owned(o) => Some(o),
+            Cow::Borrowed(_) => None,
+        };
+        match b64 {
+            Some(o) => Cow::Owned(o),
+            None => kv,
+        }
+    }
+}
+
+/// The marker for a base64 run that looks like a credential, or `None` for an ordinary run.
+/// Random key material has upper case, lower case and digits; paths, hex digests and words
+/// rarely have all three.
+fn classify_base64_run(run: &str) -> Option<&'static str> {
+    let body = run.trim_end_matches('=');
+    let mixed = body.bytes().any(|b| b.is_ascii_uppercase())
+        && body.bytes().any(|b| b.is_ascii_lowercase())
+        && body.bytes().any(|b| b.is_ascii_digit());
+    if !mixed {
+        return None;
+    }
+    // ASCII only, so bytes are characters.
+    if body.len() == 40 && body.len() == run.len() {
+        Some("[REDACTED:aws-secret-key]")
+    } else if body.len() >= 100 {
+        Some("[REDACTED:session-token]")
+    } else {
+        None
+    }
+}
+
+/// Masks secrets and applies the [`ContentPolicy`]. Built once (the patterns are compiled in
+/// [`Redactor::new`]) and shared by every renderer.
+#[derive(Debug, Clone)]
+pub struct Redactor {
+    /// `None` only if a constant pattern failed to compile, which a unit test rules out; the
+    /// redactor then masks everything rather than panic in a Lambda.
+    rules: Option<Rules>,
+}
+
+impl Default for Redactor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+static SHARED: LazyLock<Redactor> = LazyLock::new(Redactor::new);
+
+impl Redactor {
+    /// Compiles the patterns. Cheap enough to call once per process; use
+    /// [`Redactor::shared`] when a long-lived instance is not at hand.
+    pub fn new() -> Self {
+        Self {
+            rules: Rules::compile().ok(),
+        }
+    }
+
+    /// A process-wide instance, compiled on first use.
+    pub fn shared() -> &'static Redactor {
+        &SHARED
+    }
+
+    /// Whether every pattern compiled (always true in a tested build). A redactor that is not
+    /// complete masks every string entirely.
+    pub fn is_complete(&self) -> bool {
+        self.rules.is_some()
+    }
+
+    /// Replaces every secret in `s` with a `[REDACTED:<kind>]` marker, under every policy.
+    /// ARNs, account ids, UUIDs and request ids are left intact.
+    pub fn mask_secrets<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        match &self.rules {
+            Some(rules) => rules.mask(s),
+            None => Cow::Borrowed(UNAVAILABLE),
+        }
+    }
+
+    /// Free text from the outside world (alarm descriptions and reasons, error messages):
+    /// `None` under [`ContentPolicy::Metadata`] or when nothing readable is left; otherwise
+    /// masked, stripped of control characters and truncated to `max_chars` with "…".
+    pub fn free_text(&self, s: &str, policy: ContentPolicy, max_chars: usize) -> Option<String> {
+        if policy == ContentPolicy::Metadata {
+            return None;
+        }
+        let out = self.text(s, max_chars);
+        (!out.trim().is_empty()).then_some(out)
+    }
+
+    /// Text vigil wrote itself but that may quote values (summaries, evidence, runbook steps):
+    /// kept under every policy, masked, stripped of control characters (newlines kept) and
+    /// truncated to `max_chars`.
+    pub fn text(&self, s: &str, max_chars: usize) -> String {
+        let masked = self.mask_secrets(s);
+        let clean = sanitize(&masked, true);
+        truncate(&clean, max_chars).into_owned()
+    }
+
+    /// A name, id or ARN: masked (cheap insurance), forced onto one line, truncated.
+    pub fn identifier(&self, s: &str, max_chars: usize) -> String {
+        let masked = self.mask_secrets(s);
+        let clean = sanitize(&masked, false);
+        truncate(clean.trim(), max_chars).into_owned()
+    }
+}
+
+/// [`Redactor::mask_secrets`] on the process-wide [`Redactor::shared`] instance.
+pub fn mask_secrets(s: &str) -> String {
+    Redactor::shared().mask_secrets(s).into_owned()
+}
+
+/// Removes what could rewrite a terminal or confuse a reader: C0/C1 control characters
+/// (ESC sequences included) and bidirectional overrides. Tabs become spaces; newlines are
+/// kept when `keep_newlines`, otherwise they become spaces.
+pub(crate) fn sanitize(s: &str, keep_newlines: bool) -> Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && c != '\n')
+            || (c == '\n' && !keep_newlines)
+            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(bad) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\r' => {}
+            '\t' => out.push(' '),
+            '\n' if !keep_newlines => out.push(' '),
+            c if bad(c) => {}
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Cuts `s` to at most `max_chars` characters on a character boundary, ending with "…" when
+/// anything was cut.
+pub(crate) fn truncate(s: &str, max_chars: usize) -> Cow<'_, str> {
+    match s.char_indices().nth(max_chars) {
+        None => Cow::Borrowed(s),
+        Some(_) if max_chars == 0 => Cow::Borrowed(""),
+        Some(_) => {
+            let keep = max_chars.saturating_sub(1);
+            let end = s.char_indices().nth(keep).map_or(s.len(), |(i, _)| i);
+            let mut out = s.get(..end).unwrap_or_default().to_owned();
+            out.push('…');
+            Cow::Owned(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+    const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    const PEM: &str = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\nVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n-----END RSA PRIVATE KEY-----";
+
+    fn mask(s: &str) -> String {
+        Redactor::new().mask_secrets(s).into_owned()
+    }
+
+    #[test]
+    fn every_pattern_compiles() {
+        assert!(Redactor::new().is_complete());
+        assert!(Redactor::shared().is_complete());
+    }
+
+    #[test]
+    fn aws_access_key_ids_are_masked() {
+        for key in [
+            ACCESS_KEY,
+            "ASIAY34FZKBOKMUTVV7A",
+            "ABIA1234567890ABCDEF",
+            "ACCA1234567890ABCDEF",
+        ] {
+            let out = mask(&format!("key {key} used"));
+            assert_eq!(out, "key [REDACTED:aws-access-key] used");
+        }
+        assert_eq!(
+            mask(&format!("principalId={ACCESS_KEY}:alice")),
+            "principalId=[REDACTED:aws-access-key]:alice"
+        );
+    }
+
+    #[test]
+    fn role_unique_ids_are_identifiers_and_survive() {
+        let s = "principalId AROAEXAMPLEID123456789:alice";
+        assert_eq!(mask(s), s);
+    }
+
+    #[test]
+    fn a_standalone_secret_access_key_is_masked() {
+        assert_eq!(
+            mask(&format!("the key is {SECRET_KEY}.")),
+            "the key is [REDACTED:aws-secret-key]."
+        );
+        assert_eq!(
+            mask(&format!("{{\"k\":\"{SECRET_KEY}\"}}")),
+            "{\"k\":\"[REDACTED:aws-secret-key]\"}"
+        );
+    }
+
+    #[test]
+    fn a_secret_key_in_a_key_value_pair_is_masked() {
+        let out = mask(&format!("aws_secret_access_key={SECRET_KEY}"));
+        assert!(!out.contains(SECRET_KEY), "{out}");
+        let out = mask(&format!("\"SecretAccessKey\": \"{SECRET_KEY}\""));
+        assert!(!out.contains(SECRET_KEY), "{out}");
+    }
+
+    #[test]
+    fn session_tokens_are_masked() {
+        let token = format!(
+            "FwoGZXIvYXdzEBYaDH{}Zx9+/Q==",
+            "a1B2c3D4e5F6g7H8i9J0".repeat(6)
+        );
+        let out = mask(&format!("token {token} end"));
+        assert_eq!(out, "token [REDACTED:session-token] end");
+        let iq = format!("IQoJb3JpZ2luX2Vj{}", "EJr//////////wEaCXVzLWVhc3QtMSJH".repeat(4));
+        assert!(!mask(&iq).contains("IQoJb3JpZ2luX2Vj"));
+    }
+
+    #[test]
+    fn slack_tokens_and_webhooks_are_masked() {
+        assert_eq!(
+            mask("xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx here"),
+            "[REDACTED:slack-token] here"
+        );
+        assert_eq!(mask("xoxp-1-2-3-abc"), "[REDACTED:slack-token]");
+        assert_eq!(
+            mask("xapp-1-A0123-456-abcdef"),
+            "[REDACTED:slack-token]"
+        );
+        assert_eq!(
+            mask("post to https://hooks.slack.com/services/T000/B000/XXXX now"),
+            "post to [REDACTED:slack-webhook] now"
+        );
+        assert_eq!(
+            mask("<https://hooks.slack.com/workflows/T1/A2/3/abc|hook>"),
+            "<[REDACTED:slack-webhook]|hook>"
+        );
+    }
+
+    #[test]
+    fn github_tokens_are_masked() {
+        assert_eq!(
+            mask("ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
+            "[REDACTED:github-token]"
+        );
+        assert_eq!(
+            mask("github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz"),
+            "[REDACTED:github-token]"
+        );
+    }
+
+    #[test]
+    fn jwts_and_bearer_tokens_are_masked() {
+        let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U";
+        assert_eq!(mask(&format!("Bearer {jwt}")), "Bearer [REDACTED:jwt]");
+        assert_eq!(
+            mask("Authorization: Bearer abcdef0123456789abcdef"),
+            "Authorization: [REDACTED:secret] [REDACTED:bearer-token]"
+        );
+        assert_eq!(mask("bearer tokens expire"), "bearer tokens expire");
+    }
+
+    #[test]
+    fn secret_key_value_pairs_are_masked() {
+        assert_eq!(mask("password=hunter2"), "password=[REDACTED:secret]");
+        assert_eq!(
+            mask("db_password: \"correct horse\" ok"),
+            "db_password: [REDACTED:secret] ok"
+        );
+        assert_eq!(mask("{\"token\":\"abc\"}"), "{\"token\":[REDACTED:secret]}");
+        assert_eq!(mask("secret=s3cr3t&x=1"), "secret=[REDACTED:secret]&x=1");
+        assert_eq!(
+            mask("X-Amz-Security-Token=abc123"),
+            "X-Amz-Security-Token=[REDACTED:secret]"
+        );
+        assert_eq!(mask("api_key = 12345"), "api_key = [REDACTED:secret]");
+    }
+
+    #[test]
+    fn look_alike_keys_are_not_secrets() {
+        for s in [
+            "InputTokenCount=1234",
+            "OutputTokenCount: 10",
+            "secretId=prod/db",
+            "token_count=5",
+        ] {
+            assert_eq!(mask(s), s);
+        }
+    }
+
+    #[test]
+    fn pem_private_keys_are_masked_across_lines() {
+        let out = mask(&format!("before\n{PEM}\nafter"));
+        assert_eq!(out, "before\n[REDACTED:private-key]\nafter");
+        let open = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW";
+        assert_eq!(mask(open), "[REDACTED:private-key]");
+    }
+
+    #[test]
+    fn identifiers_survive() {
+        for s in [
+            "arn:aws:iam::123456789012:role/x",
+            "arn:aws:iam::123456789012:role/service-role/MyVeryLongRoleName0123456789AbCdEfGh",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf",
+            "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-3-sonnet-20240229-v1:0",
+            "123456789012",
+            "6f1c2a3b-4d5e-6f70-8192-a3b4c5d6e7f8",
+            "request id 1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d",
+            "event 0123abcd-1111-2222-3333-444455556666 in us-east-1",
+            "commit 4b825dc642cb6eb9a060e54bf8d69288fbee4904",
+            "1-5759e988-bd862e3fe1be46a994272793",
+            "ModelId=anthropic.claude-v2 InvocationThrottles > 10",
+            "aws iam get-role-policy --role-name x --policy-name y",
+        ] {
+            assert_eq!(mask(s), s);
+        }
+    }
+
+    #[test]
+    fn a_secret_next_to_an_arn_is_still_masked() {
+        let out = mask(&format!(
+            "arn:aws:iam::123456789012:role/x used {ACCESS_KEY} and password=x"
+        ));
+        assert_eq!(
+            out,
+            "arn:aws:iam::123456789012:role/x used [REDACTED:aws-access-key] and password=[REDACTED:secret]"
+        );
+    }
+
+    #[test]
+    fn free_text_is_dropped_under_the_metadata_policy() {
+        let r = Redactor::new();
+        assert_eq!(r.free_text("anything", ContentPolicy::Metadata, 100), None);
+        assert_eq!(
+            r.free_text("anything", ContentPolicy::Redacted, 100).as_deref(),
+            Some("anything")
+        );
+        assert_eq!(r.free_text("  ", ContentPolicy::Full, 100), None);
+    }
+
+    #[test]
+    fn free_text_is_masked_before_it_is_truncated() {
+        let r = Redactor::new();
+        let s = format!("{ACCESS_KEY} tail");
+        let out = r.free_text(&s, ContentPolicy::Full, 8).unwrap_or_default();
+        assert_eq!(out, "[REDACT…");
+        let out = r.free_text("ab\u{1b}[31mcdé", ContentPolicy::Redacted, 5);
+        assert_eq!(out.as_deref(), Some("ab[3…"));
+    }
+
+    #[test]
+    fn truncation_respects_char_boundaries() {
+        assert_eq!(truncate("héllo", 5), "héllo");
+        assert_eq!(truncate("héllo", 3), "hé…");
+        assert_eq!(truncate("日本語テキスト", 4), "日本語…");
+        assert_eq!(truncate("abc", 0), "");
+        assert_eq!(truncate("", 0), "");
+    }
+
+    #[test]
+    fn identifiers_are_single_line_and_clean() {
+        let r = Redactor::new();
+        assert_eq!(r.identifier(" a\nb\u{202E}c\t", 10), "a bc");
+    }
+
+    #[test]
+    fn the_free_function_uses_the_shared_redactor() {
+        assert_eq!(mask_secrets(ACCESS_KEY), "[REDACTED:aws-access-key]");
+    }
+}

@@ -1,0 +1,1 @@
+//! Rendering: Slack Block Kit, SNS and terminal text (SPEC §6).
