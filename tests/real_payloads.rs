@@ -7,6 +7,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use vigil_core::enrich::Context;
+use vigil_core::pipeline::{self, Settings};
+use vigil_core::redact::Redactor;
+use vigil_core::route::{Destination, Owners};
 use vigil_core::{cloudtrail, intake};
 use vigil_tests::{fixtures_dir, json_files};
 
@@ -14,9 +18,18 @@ use vigil_tests::{fixtures_dir, json_files};
 fn outcome(bytes: &[u8]) -> (String, String) {
     match intake::parse(bytes) {
         Ok(alerts) => {
-            let families: Vec<&str> = alerts.iter().map(|a| a.input.as_str()).collect();
-            let names: Vec<&str> = alerts.iter().map(|a| a.name()).collect();
-            ("understood".into(), format!("{} alert(s) {} {}", alerts.len(), families.join(","), names.join(",")))
+            let settings = Settings::with_defaults(Owners::single(Destination { team: "t".into(), ..Destination::default() }));
+            let redactor = Redactor::new();
+            let findings: Vec<String> = alerts
+                .into_iter()
+                .map(|alert| {
+                    let (family, name) = (alert.input.as_str(), alert.name().to_string());
+                    let report = pipeline::evaluate(alert, &Context::default(), &settings, &redactor);
+                    let f = &report.finding;
+                    format!("{family} {name:?} -> {} {} (rule {})", f.kind, f.severity, f.rule)
+                })
+                .collect();
+            ("understood".into(), findings.join("; "))
         }
         Err(refusal) => {
             assert!(!refusal.received.is_empty(), "a refusal names what was received");

@@ -21,8 +21,8 @@ use wildmatch::WildMatch;
 
 use crate::enrich::Correlation;
 use crate::model::{
-    Alarm, AlarmState, Alert, Change, ConfigChange, ConfigChangeKind, InputFamily, Kind,
-    MetricRef, Severity,
+    Alarm, AlarmState, Alert, Change, ConfigChange, ConfigChangeKind, InputFamily, Kind, MetricRef,
+    Severity,
 };
 
 /// The built-in table. Parsed once; a unit test proves it parses and covers every kind.
@@ -151,20 +151,40 @@ where
 #[serde(deny_unknown_fields)]
 pub struct Conditions {
     /// Input families (`alarm_direct`, `alarm_eventbridge`, `alarm_sns`, `cloudtrail`, `config`).
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub input: Vec<InputFamily>,
     /// Alarm states (`OK`, `ALARM`, `INSUFFICIENT_DATA`).
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub alarm_state: Vec<AlarmState>,
     /// Alarm name globs.
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub alarm_name: Vec<Glob>,
     /// Metric namespace globs. `namespace`, `metric`, `dimension` and `without_dimension` must
     /// all hold on the same metric of the alarm (a metric-math alarm has several).
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub namespace: Vec<Glob>,
     /// Metric name globs.
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub metric: Vec<Glob>,
     /// Dimension name -> value glob; every listed dimension must be present and match
     /// (`"*"` means "present with any value").
@@ -173,31 +193,67 @@ pub struct Conditions {
     /// Dimension names that must all be absent from the metric. Needed because an absent
     /// dimension carries meaning: Guardrails `InvocationsIntervened` without
     /// `GuardrailContentSource` aggregates input and output.
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub without_dimension: Vec<String>,
     /// CloudTrail `eventSource` globs (`iam.amazonaws.com`).
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub event_source: Vec<Glob>,
     /// CloudTrail `eventName` globs (`Attach*Policy`).
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub event_name: Vec<Glob>,
     /// CloudTrail `errorCode` globs; the call must have failed with a matching code.
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub error_code: Vec<Glob>,
     /// Facts that must all be in the API call's [`Change::facts`].
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub fact: Vec<String>,
     /// Correlation facts, any of which must be in [`Correlation::facts`].
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub context: Vec<String>,
     /// AWS Config compliance value globs (`NON_COMPLIANT`).
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub compliance: Vec<Glob>,
     /// AWS Config notification kinds (`compliance_change`, `configuration_item_change`).
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub config_change: Vec<ConfigChangeKind>,
     /// AWS Config resource type globs (`AWS::IAM::*`).
-    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub resource_type: Vec<Glob>,
 }
 
@@ -306,8 +362,11 @@ impl RuleSet {
                 .and_then(serde_yaml_ng::Value::as_str)
                 .unwrap_or("?")
                 .to_owned();
-            let rule: Rule = serde_yaml_ng::from_value(raw)
-                .map_err(|source| RuleError::Rule { position, id, source })?;
+            let rule: Rule = serde_yaml_ng::from_value(raw).map_err(|source| RuleError::Rule {
+                position,
+                id,
+                source,
+            })?;
             if rule.id.trim().is_empty() {
                 return Err(RuleError::EmptyId { position });
             }
@@ -487,7 +546,9 @@ impl Conditions {
     }
 
     fn has_config_conditions(&self) -> bool {
-        !self.compliance.is_empty() || !self.config_change.is_empty() || !self.resource_type.is_empty()
+        !self.compliance.is_empty()
+            || !self.config_change.is_empty()
+            || !self.resource_type.is_empty()
     }
 
     fn evaluate(&self, alert: &Alert, correlation: &Correlation) -> Option<Vec<String>> {
@@ -508,8 +569,20 @@ impl Conditions {
             self.match_config(alert.config()?, &mut evidence)?;
         }
         if !self.context.is_empty() {
-            let fact = self.context.iter().find(|f| correlation.facts.contains(*f))?;
-            evidence.push(context_evidence(fact, correlation));
+            // "Any of" decides the match; every listed fact that holds is evidence.
+            let present: Vec<&String> = self
+                .context
+                .iter()
+                .filter(|f| correlation.facts.contains(*f))
+                .collect();
+            if present.is_empty() {
+                return None;
+            }
+            evidence.extend(
+                present
+                    .into_iter()
+                    .map(|f| context_evidence(f, correlation)),
+            );
         }
         Some(evidence)
     }
@@ -564,7 +637,10 @@ impl Conditions {
             if !glob.matches(value) {
                 return None;
             }
-            lines.push(format!("dimension {name}={value}{}", glob.matched_suffix(value)));
+            lines.push(format!(
+                "dimension {name}={value}{}",
+                glob.matched_suffix(value)
+            ));
         }
         for name in &self.without_dimension {
             if metric.dimensions.contains_key(name) {
@@ -642,7 +718,11 @@ impl Conditions {
             let value = config.resource_type.as_deref()?;
             let glob = first_match(&self.resource_type, value)?;
             let mut line = format!("resource type {value}{}", glob.matched_suffix(value));
-            if let Some(id) = config.resource_name.as_deref().or(config.resource_id.as_deref()) {
+            if let Some(id) = config
+                .resource_name
+                .as_deref()
+                .or(config.resource_id.as_deref())
+            {
                 line.push_str(&format!(" ({id})"));
             }
             evidence.push(line);
@@ -695,8 +775,14 @@ fn context_evidence(fact: &str, correlation: &Correlation) -> String {
             };
             let by = match roles.len() {
                 0 => String::new(),
-                1 => format!(" by role {}", roles.iter().copied().collect::<Vec<_>>().join("")),
-                _ => format!(" by roles {}", roles.iter().copied().collect::<Vec<_>>().join(", ")),
+                1 => format!(
+                    " by role {}",
+                    roles.iter().copied().collect::<Vec<_>>().join("")
+                ),
+                _ => format!(
+                    " by roles {}",
+                    roles.iter().copied().collect::<Vec<_>>().join(", ")
+                ),
             };
             format!("context: {calls}{by} in the window")
         }
@@ -748,7 +834,9 @@ mod tests {
     use chrono::{TimeZone, Utc};
 
     fn t0() -> chrono::DateTime<Utc> {
-        Utc.with_ymd_and_hms(2025, 3, 4, 10, 30, 0).single().unwrap_or_default()
+        Utc.with_ymd_and_hms(2025, 3, 4, 10, 30, 0)
+            .single()
+            .unwrap_or_default()
     }
 
     fn metric(ns: &str, name: &str, dims: &[(&str, &str)]) -> MetricRef {
@@ -863,7 +951,10 @@ mod tests {
     }
 
     fn firing(ns: &str, name: &str, dims: &[(&str, &str)]) -> Classification {
-        run(&alarm_alert(AlarmState::Alarm, vec![metric(ns, name, dims)]))
+        run(&alarm_alert(
+            AlarmState::Alarm,
+            vec![metric(ns, name, dims)],
+        ))
     }
 
     #[test]
@@ -892,7 +983,11 @@ mod tests {
         );
         assert_eq!(c.kind, Kind::ThrottleSpike);
         assert_eq!(c.severity, Severity::High);
-        assert!(c.evidence.contains(&"namespace AWS/Bedrock".to_owned()), "{:?}", c.evidence);
+        assert!(
+            c.evidence.contains(&"namespace AWS/Bedrock".to_owned()),
+            "{:?}",
+            c.evidence
+        );
         assert!(
             c.evidence
                 .contains(&"metric InvocationThrottles matched \"InvocationThrottles\"".to_owned()),
@@ -903,7 +998,10 @@ mod tests {
 
     #[test]
     fn lambda_and_dynamodb_throttles_are_throttle_spikes() {
-        assert_eq!(firing("AWS/Lambda", "Throttles", &[]).kind, Kind::ThrottleSpike);
+        assert_eq!(
+            firing("AWS/Lambda", "Throttles", &[]).kind,
+            Kind::ThrottleSpike
+        );
         assert_eq!(
             firing("AWS/DynamoDB", "WriteThrottleEvents", &[("TableName", "t")]).kind,
             Kind::ThrottleSpike
@@ -927,17 +1025,29 @@ mod tests {
         let c = firing(
             "AWS/Bedrock/Guardrails",
             "InvocationsIntervened",
-            &[("GuardrailContentSource", "Input"), ("GuardrailArn", "arn:aws:bedrock:us-east-1:123456789012:guardrail/abc")],
+            &[
+                ("GuardrailContentSource", "Input"),
+                (
+                    "GuardrailArn",
+                    "arn:aws:bedrock:us-east-1:123456789012:guardrail/abc",
+                ),
+            ],
         );
         assert_eq!(c.kind, Kind::InjectionSurge);
-        assert!(c.evidence.contains(&"dimension GuardrailContentSource=Input".to_owned()));
+        assert!(
+            c.evidence
+                .contains(&"dimension GuardrailContentSource=Input".to_owned())
+        );
     }
 
     #[test]
     fn guardrail_interventions_without_content_source_are_an_injection_surge() {
         let c = firing("AWS/Bedrock/Guardrails", "InvocationsIntervened", &[]);
         assert_eq!(c.kind, Kind::InjectionSurge);
-        assert!(c.evidence.contains(&"no GuardrailContentSource dimension".to_owned()));
+        assert!(
+            c.evidence
+                .contains(&"no GuardrailContentSource dimension".to_owned())
+        );
     }
 
     #[test]
@@ -973,12 +1083,21 @@ mod tests {
     fn error_alarm_with_denied_calls_is_access_denied_not_error_spike() {
         let alert = alarm_alert(
             AlarmState::Alarm,
-            vec![metric("AWS/Lambda", "Errors", &[("FunctionName", "tool-fn")])],
+            vec![metric(
+                "AWS/Lambda",
+                "Errors",
+                &[("FunctionName", "tool-fn")],
+            )],
         );
         let plain = classify(&alert, &Correlation::default(), &RuleSet::builtin());
         assert_eq!(plain.kind, Kind::ErrorSpike);
 
-        let mut denied = change("bedrock.amazonaws.com", "InvokeModel", Some("AccessDeniedException"), &[]);
+        let mut denied = change(
+            "bedrock.amazonaws.com",
+            "InvokeModel",
+            Some("AccessDeniedException"),
+            &[],
+        );
         denied.actor.role_arn = Some("arn:aws:iam::123456789012:role/tool-role".to_owned());
         let correlation = Correlation {
             denied: vec![denied.clone(), denied],
@@ -1043,7 +1162,10 @@ mod tests {
     fn bedrock_server_errors_are_an_error_spike() {
         let c = firing("AWS/Bedrock", "InvocationServerErrors", &[]);
         assert_eq!(c.kind, Kind::ErrorSpike);
-        assert_eq!(firing("AWS/ApiGateway", "5XXError", &[]).kind, Kind::ErrorSpike);
+        assert_eq!(
+            firing("AWS/ApiGateway", "5XXError", &[]).kind,
+            Kind::ErrorSpike
+        );
     }
 
     #[test]
@@ -1052,7 +1174,10 @@ mod tests {
             firing("AWS/Bedrock", "InvocationLatency", &[]).kind,
             Kind::LatencyRegression
         );
-        assert_eq!(firing("AWS/Lambda", "Duration", &[]).kind, Kind::LatencyRegression);
+        assert_eq!(
+            firing("AWS/Lambda", "Duration", &[]).kind,
+            Kind::LatencyRegression
+        );
     }
 
     #[test]
@@ -1060,14 +1185,24 @@ mod tests {
         let c = firing("AWS/Bedrock", "ModelInvocationLogsS3DeliveryFailure", &[]);
         assert_eq!(c.kind, Kind::LoggingFailure);
         assert_eq!(
-            firing("AWS/Bedrock", "ModelInvocationLargeDataS3DeliveryFailure", &[]).kind,
+            firing(
+                "AWS/Bedrock",
+                "ModelInvocationLargeDataS3DeliveryFailure",
+                &[]
+            )
+            .kind,
             Kind::LoggingFailure
         );
     }
 
     #[test]
     fn stop_logging_is_critical_audit_tampering() {
-        let c = run(&api_alert("cloudtrail.amazonaws.com", "StopLogging", None, &[]));
+        let c = run(&api_alert(
+            "cloudtrail.amazonaws.com",
+            "StopLogging",
+            None,
+            &[],
+        ));
         assert_eq!(c.kind, Kind::AuditTampering);
         assert_eq!(c.severity, Severity::Critical);
         assert!(
@@ -1085,8 +1220,16 @@ mod tests {
             &["management_events_excluded"],
         ));
         assert_eq!(c.kind, Kind::AuditTampering);
-        assert!(c.evidence.contains(&"fact management_events_excluded".to_owned()));
-        let benign = run(&api_alert("cloudtrail.amazonaws.com", "PutEventSelectors", None, &[]));
+        assert!(
+            c.evidence
+                .contains(&"fact management_events_excluded".to_owned())
+        );
+        let benign = run(&api_alert(
+            "cloudtrail.amazonaws.com",
+            "PutEventSelectors",
+            None,
+            &[],
+        ));
         assert_ne!(benign.kind, Kind::AuditTampering);
     }
 
@@ -1100,16 +1243,31 @@ mod tests {
         ));
         assert_eq!(c.kind, Kind::AuditTampering);
         assert_eq!(c.severity, Severity::High);
-        assert!(c.evidence.iter().any(|e| e.contains("failed with InvalidTrailNameException")));
+        assert!(
+            c.evidence
+                .iter()
+                .any(|e| e.contains("failed with InvalidTrailNameException"))
+        );
     }
 
     #[test]
     fn deleting_a_guardrail_is_a_high_guardrail_change() {
-        let c = run(&api_alert("bedrock.amazonaws.com", "DeleteGuardrail", None, &[]));
+        let c = run(&api_alert(
+            "bedrock.amazonaws.com",
+            "DeleteGuardrail",
+            None,
+            &[],
+        ));
         assert_eq!(c.kind, Kind::GuardrailChange);
         assert_eq!(c.severity, Severity::High);
         assert_eq!(
-            run(&api_alert("bedrock.amazonaws.com", "UpdateGuardrail", None, &[])).kind,
+            run(&api_alert(
+                "bedrock.amazonaws.com",
+                "UpdateGuardrail",
+                None,
+                &[]
+            ))
+            .kind,
             Kind::GuardrailChange
         );
     }
@@ -1124,8 +1282,9 @@ mod tests {
         ));
         assert_eq!(c.kind, Kind::PermissionChange);
         assert!(
-            c.evidence
-                .contains(&"event DetachRolePolicy (iam.amazonaws.com) matched \"Detach*Policy\"".to_owned()),
+            c.evidence.contains(
+                &"event DetachRolePolicy (iam.amazonaws.com) matched \"Detach*Policy\"".to_owned()
+            ),
             "{:?}",
             c.evidence
         );
@@ -1157,26 +1316,55 @@ mod tests {
     #[test]
     fn model_entitlement_and_bedrock_grants_are_model_access_changes() {
         assert_eq!(
-            run(&api_alert("bedrock.amazonaws.com", "PutFoundationModelEntitlement", None, &[])).kind,
+            run(&api_alert(
+                "bedrock.amazonaws.com",
+                "PutFoundationModelEntitlement",
+                None,
+                &[]
+            ))
+            .kind,
             Kind::ModelAccessChange
         );
         assert_eq!(
-            run(&api_alert("iam.amazonaws.com", "PutRolePolicy", None, &["grants_bedrock"])).kind,
+            run(&api_alert(
+                "iam.amazonaws.com",
+                "PutRolePolicy",
+                None,
+                &["grants_bedrock"]
+            ))
+            .kind,
             Kind::ModelAccessChange
         );
     }
 
     #[test]
     fn public_bucket_policy_and_lambda_permission_are_public_exposure() {
-        let c = run(&api_alert("s3.amazonaws.com", "PutBucketPolicy", None, &["public_principal"]));
+        let c = run(&api_alert(
+            "s3.amazonaws.com",
+            "PutBucketPolicy",
+            None,
+            &["public_principal"],
+        ));
         assert_eq!(c.kind, Kind::PublicExposure);
         assert_eq!(c.severity, Severity::Critical);
         assert_eq!(
-            run(&api_alert("lambda.amazonaws.com", "AddPermission20150331v2", None, &["public_principal"])).kind,
+            run(&api_alert(
+                "lambda.amazonaws.com",
+                "AddPermission20150331v2",
+                None,
+                &["public_principal"]
+            ))
+            .kind,
             Kind::PublicExposure
         );
         assert_eq!(
-            run(&api_alert("s3.amazonaws.com", "DeleteBucketPublicAccessBlock", None, &[])).kind,
+            run(&api_alert(
+                "s3.amazonaws.com",
+                "DeleteBucketPublicAccessBlock",
+                None,
+                &[]
+            ))
+            .kind,
             Kind::PublicExposure
         );
         // Without the fact a bucket policy change is not exposure.
@@ -1230,7 +1418,10 @@ mod tests {
             AlarmState::InsufficientData,
             vec![metric("Custom/Shop", "OrdersPlaced", &[])],
         ));
-        assert_eq!((insufficient.kind, insufficient.severity), (Kind::Unknown, Severity::Low));
+        assert_eq!(
+            (insufficient.kind, insufficient.severity),
+            (Kind::Unknown, Severity::Low)
+        );
         let call = run(&api_alert("s3.amazonaws.com", "CreateBucket", None, &[]));
         assert_eq!((call.kind, call.severity), (Kind::Unknown, Severity::Low));
     }
@@ -1241,14 +1432,27 @@ mod tests {
             "rules:\n  - id: bedrock-invocation-throttles\n    kind: throttle_spike\n    severity: critical\n    when:\n      alarm_state: ALARM\n      metric: InvocationThrottles\n",
         );
         assert!(user.is_ok(), "{user:?}");
-        let rules = RuleSet::builtin().extended_with(user.unwrap_or_else(|_| RuleSet { rules: vec![] }));
+        let rules =
+            RuleSet::builtin().extended_with(user.unwrap_or_else(|_| RuleSet { rules: vec![] }));
         assert_eq!(rules.len(), RuleSet::builtin().len());
-        let alert = alarm_alert(AlarmState::Alarm, vec![metric("AWS/Bedrock", "InvocationThrottles", &[])]);
+        let alert = alarm_alert(
+            AlarmState::Alarm,
+            vec![metric("AWS/Bedrock", "InvocationThrottles", &[])],
+        );
         let c = classify(&alert, &Correlation::default(), &rules);
-        assert_eq!((c.kind, c.severity), (Kind::ThrottleSpike, Severity::Critical));
+        assert_eq!(
+            (c.kind, c.severity),
+            (Kind::ThrottleSpike, Severity::Critical)
+        );
         // The override kept its place: OK still resolves.
-        let ok = alarm_alert(AlarmState::Ok, vec![metric("AWS/Bedrock", "InvocationThrottles", &[])]);
-        assert_eq!(classify(&ok, &Correlation::default(), &rules).kind, Kind::Resolved);
+        let ok = alarm_alert(
+            AlarmState::Ok,
+            vec![metric("AWS/Bedrock", "InvocationThrottles", &[])],
+        );
+        assert_eq!(
+            classify(&ok, &Correlation::default(), &rules).kind,
+            Kind::Resolved
+        );
     }
 
     #[test]
@@ -1257,15 +1461,25 @@ mod tests {
             "rules:\n  - id: shop-orders\n    kind: error_spike\n    severity: high\n    description: orders stopped\n    when:\n      namespace: Custom/*\n      metric: [OrdersPlaced]\n",
         );
         assert!(user.is_ok(), "{user:?}");
-        let rules = RuleSet::builtin().extended_with(user.unwrap_or_else(|_| RuleSet { rules: vec![] }));
-        assert_eq!(rules.rules().first().map(|r| r.id.as_str()), Some("shop-orders"));
+        let rules =
+            RuleSet::builtin().extended_with(user.unwrap_or_else(|_| RuleSet { rules: vec![] }));
+        assert_eq!(
+            rules.rules().first().map(|r| r.id.as_str()),
+            Some("shop-orders")
+        );
         let c = classify(
-            &alarm_alert(AlarmState::Alarm, vec![metric("Custom/Shop", "OrdersPlaced", &[])]),
+            &alarm_alert(
+                AlarmState::Alarm,
+                vec![metric("Custom/Shop", "OrdersPlaced", &[])],
+            ),
             &Correlation::default(),
             &rules,
         );
         assert_eq!((c.kind, c.rule.as_str()), (Kind::ErrorSpike, "shop-orders"));
-        assert!(c.evidence.contains(&"namespace Custom/Shop matched \"Custom/*\"".to_owned()));
+        assert!(
+            c.evidence
+                .contains(&"namespace Custom/Shop matched \"Custom/*\"".to_owned())
+        );
     }
 
     #[test]
@@ -1287,7 +1501,10 @@ mod tests {
         let bad_state = RuleSet::from_yaml(
             "rules:\n  - id: r\n    kind: resolved\n    severity: info\n    when: {alarm_state: ALRAM}\n",
         );
-        assert!(matches!(&bad_state, Err(RuleError::Rule { .. })), "{bad_state:?}");
+        assert!(
+            matches!(&bad_state, Err(RuleError::Rule { .. })),
+            "{bad_state:?}"
+        );
         assert!(format!("{:?}", bad_state.err()).contains("ALRAM"));
         let dup = RuleSet::from_yaml(
             "rules:\n  - {id: r, kind: resolved, severity: info, when: {}}\n  - {id: r, kind: resolved, severity: info, when: {}}\n",

@@ -160,8 +160,13 @@ fn subjects(alert: &Alert) -> Vec<Subject> {
     out
 }
 
+/// The name at the end of an ARN (`arn:aws:iam::1:role/x` -> `x`) or of a path.
 fn last_segment(s: &str) -> &str {
-    s.rsplit(['/', ':']).next().unwrap_or(s)
+    if s.starts_with("arn:") {
+        s.rsplit(['/', ':']).next().unwrap_or(s)
+    } else {
+        s.rsplit('/').next().unwrap_or(s)
+    }
 }
 
 /// Does a change's resource refer to the subject (same string, same ARN tail, or ARN containing it)?

@@ -25,3 +25,4 @@ pub mod pipeline;
 pub mod redact;
 pub mod render;
 pub mod route;
+pub mod runbook;

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::classify::{self, RuleSet};
 use crate::enrich::{self, Context, Correlation};
-use crate::model::{AlarmState, Alert, AlertBody, Finding, InputFamily, Kind};
+use crate::model::{AlarmState, Alert, AlertBody, Change, Finding, InputFamily, Kind};
 use crate::redact::{ContentPolicy, Redactor};
 use crate::render::{self, RenderInput, SlackMessage, SnsNotification};
 use crate::route::{self, Destination, Owners, RouteDecision};
@@ -59,6 +59,10 @@ pub struct Addressed<T> {
 
 /// Classify, route and render one alert against its context.
 pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Redactor) -> Report {
+    // Redact first: every later stage, and the JSON report itself, sees only safe values.
+    let alert = sanitize_alert(alert, settings.policy, redactor);
+    let ctx = Context { changes: ctx.changes.iter().cloned().map(|c| sanitize_change(c, settings.policy, redactor)).collect(), ..ctx.clone() };
+    let ctx = &ctx;
     let correlation = enrich::correlate(&alert, ctx, settings.max_causes);
     let classification = classify::classify(&alert, &correlation, &settings.rules);
     let decision = route::route(&settings.owners, &alert, classification.kind, classification.severity);
@@ -211,4 +215,62 @@ fn summary(alert: &Alert, corr: &Correlation) -> String {
         s.push_str(&format!(" Probable cause: {}.", top.reason));
     }
     s
+}
+
+/// Identifiers are capped and secret-masked; free text follows the content policy.
+fn sanitize_alert(mut alert: Alert, policy: ContentPolicy, r: &Redactor) -> Alert {
+    alert.id = r.identifier(&alert.id, 512);
+    alert.account = alert.account.map(|a| r.identifier(&a, 64));
+    alert.region = alert.region.map(|a| r.identifier(&a, 64));
+    alert.body = match alert.body {
+        AlertBody::Alarm(mut a) => {
+            a.name = r.identifier(&a.name, 255);
+            a.arn = a.arn.map(|x| r.identifier(&x, 512));
+            a.description = a.description.and_then(|d| r.free_text(&d, policy, 1024));
+            a.reason = r.free_text(&a.reason, policy, 1024).unwrap_or_default();
+            a.expression = a.expression.map(|x| r.identifier(&x, 1024));
+            a.alarm_rule = a.alarm_rule.map(|x| r.identifier(&x, 2048));
+            a.triggering_alarms = a.triggering_alarms.iter().take(50).map(|x| r.identifier(x, 512)).collect();
+            for m in &mut a.metrics {
+                m.name = r.identifier(&m.name, 255);
+                m.namespace = m.namespace.as_deref().map(|x| r.identifier(x, 255));
+                m.dimensions = m.dimensions.iter().map(|(k, v)| (r.identifier(k, 255), r.identifier(v, 1024))).collect();
+            }
+            a.tags = a.tags.iter().map(|(k, v)| (r.identifier(k, 128), r.identifier(v, 256))).collect();
+            AlertBody::Alarm(a)
+        }
+        AlertBody::ApiCall(c) => AlertBody::ApiCall(sanitize_change(c, policy, r)),
+        AlertBody::Config(mut c) => {
+            for f in [&mut c.rule_name, &mut c.resource_type, &mut c.resource_id, &mut c.resource_name] {
+                *f = f.as_deref().map(|x| r.identifier(x, 512));
+            }
+            c.changed_properties = c.changed_properties.iter().map(|p| r.identifier(p, 255)).collect();
+            AlertBody::Config(c)
+        }
+    };
+    alert
+}
+
+fn sanitize_change(mut c: Change, policy: ContentPolicy, r: &Redactor) -> Change {
+    c.event_id = r.identifier(&c.event_id, 128);
+    c.event_name = r.identifier(&c.event_name, 128);
+    c.event_source = r.identifier(&c.event_source, 128);
+    c.actor.name = r.identifier(&c.actor.name, 256);
+    c.actor.arn = c.actor.arn.as_deref().map(|x| r.identifier(x, 512));
+    c.actor.role_arn = c.actor.role_arn.as_deref().map(|x| r.identifier(x, 512));
+    c.actor.session_name = c.actor.session_name.as_deref().map(|x| r.identifier(x, 128));
+    c.actor.invoked_by = c.actor.invoked_by.as_deref().map(|x| r.identifier(x, 128));
+    c.source_ip = c.source_ip.as_deref().map(|x| r.identifier(x, 128));
+    c.user_agent = c.user_agent.as_deref().map(|x| r.identifier(x, 256));
+    c.error_message = c.error_message.as_deref().and_then(|x| r.free_text(x, policy, 512));
+    c.request = c
+        .request
+        .into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => (k, serde_json::Value::String(r.identifier(&s, 256))),
+            other => (k, other),
+        })
+        .collect();
+    c.resources = c.resources.iter().map(|x| r.identifier(x, 512)).collect();
+    c
 }

@@ -88,8 +88,9 @@ const BEARER: &str = r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{16,}";
 const ARN: &str = r#"arn:aws[a-z-]*:[^\s"'<>,;|()\[\]{}?&=]*"#;
 
 /// `password=...`, `"SecretAccessKey": "..."`, `X-Amz-Security-Token=...`: the key must *end*
-/// with a secret-ish word, so `InputTokenCount=12` and `secretId=...` are left alone.
-const KEY_VALUE: &str = r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|secret[_-]?key|secret[_-]?access[_-]?key|client[_-]?secret|token|api[_-]?key|apikey|private[_-]?key|credentials?|authorization|signature))(?P<sep>"?\s*[:=]\s*)(?P<val>"[^"]*"|'[^']*'|[^\s"',;&}\])]+)"#;
+/// with a secret-ish word, so `InputTokenCount=12` and `secretId=...` are left alone. A quoted
+/// value that a cut left unterminated is masked to the end.
+const KEY_VALUE: &str = r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|secret[_-]?key|secret[_-]?access[_-]?key|client[_-]?secret|token|api[_-]?key|apikey|private[_-]?key|credentials?|authorization|signature))(?P<sep>"?\s*[:=]\s*)(?P<val>"[^"]*"?|'[^']*'?|[^\s"',;&}\])]+)"#;
 
 /// Maximal runs of standard base64: a standalone 40-character run is the shape of an AWS
 /// secret access key, a run of 100+ the shape of an STS session token.
@@ -401,7 +402,10 @@ mod tests {
         );
         let out = mask(&format!("token {token} end"));
         assert_eq!(out, "token [REDACTED:session-token] end");
-        let iq = format!("IQoJb3JpZ2luX2Vj{}", "EJr//////////wEaCXVzLWVhc3QtMSJH".repeat(4));
+        let iq = format!(
+            "IQoJb3JpZ2luX2Vj{}",
+            "EJr//////////wEaCXVzLWVhc3QtMSJH".repeat(4)
+        );
         assert!(!mask(&iq).contains("IQoJb3JpZ2luX2Vj"));
     }
 
@@ -412,10 +416,7 @@ mod tests {
             "[REDACTED:slack-token] here"
         );
         assert_eq!(mask("xoxp-1-2-3-abc"), "[REDACTED:slack-token]");
-        assert_eq!(
-            mask("xapp-1-A0123-456-abcdef"),
-            "[REDACTED:slack-token]"
-        );
+        assert_eq!(mask("xapp-1-A0123-456-abcdef"), "[REDACTED:slack-token]");
         assert_eq!(
             mask("post to https://hooks.slack.com/services/T000/B000/XXXX now"),
             "post to [REDACTED:slack-webhook] now"
@@ -463,6 +464,10 @@ mod tests {
             "X-Amz-Security-Token=[REDACTED:secret]"
         );
         assert_eq!(mask("api_key = 12345"), "api_key = [REDACTED:secret]");
+        assert_eq!(
+            mask("password=\"cut off here"),
+            "password=[REDACTED:secret]"
+        );
     }
 
     #[test]
@@ -521,7 +526,8 @@ mod tests {
         let r = Redactor::new();
         assert_eq!(r.free_text("anything", ContentPolicy::Metadata, 100), None);
         assert_eq!(
-            r.free_text("anything", ContentPolicy::Redacted, 100).as_deref(),
+            r.free_text("anything", ContentPolicy::Redacted, 100)
+                .as_deref(),
             Some("anything")
         );
         assert_eq!(r.free_text("  ", ContentPolicy::Full, 100), None);

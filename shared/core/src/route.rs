@@ -152,7 +152,7 @@ impl Owners {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RouteDecision {
     /// The routes the alert goes to, in file order; never empty (the default when
-    /// nothing else matched). Two routes may name the same destination; delivery dedups.
+    /// nothing else matched). Two routes may name the same destination; collapsing those is the caller's job.
     pub matched: Vec<MatchedRoute>,
     /// True when no route matched and `matched` holds only the default.
     pub used_default: bool,

@@ -1,1 +1,0 @@
-//! Rendering: Slack Block Kit, SNS and terminal text (SPEC §6).

@@ -1,0 +1,296 @@
+//! Amazon Q Developer in chat applications (formerly AWS Chatbot) custom notifications, the
+//! optional output format of SPEC §6: published to an SNS topic the chat client subscribes to.
+//!
+//! Invariant: the result follows the custom-notification schema (`version` "1.0", `source`
+//! "custom", `content.textType` "client-markdown"); no event value can open a link or a mention
+//! (angle brackets become look-alikes); every field stays within the conservative caps below.
+
+use serde_json::{Map, Value, json};
+
+use super::slack::{fit_list, plain};
+use super::{RenderInput, View, more};
+use crate::redact::{Redactor, truncate};
+
+// AWS documents the schema but few length limits; these caps are deliberately conservative so
+// a notification is never dropped for size.
+const TITLE_CHARS: usize = 250;
+const DESCRIPTION_CHARS: usize = 4_000;
+const SUMMARY_CHARS: usize = 250;
+const STEP_CHARS: usize = 500;
+const STEPS_SHOWN: usize = 10;
+const CAUSES_SHOWN: usize = 5;
+const KEYWORDS: usize = 10;
+const KEYWORD_CHARS: usize = 75;
+const RESOURCES: usize = 10;
+
+/// Renders an Amazon Q Developer in chat custom notification:
+/// `{"version":"1.0","source":"custom","id":..,"content":{..},"metadata":{..}}`.
+pub fn chatbot(input: &RenderInput<'_>, redactor: &Redactor) -> Value {
+    render(&View::new(input, redactor))
+}
+
+fn render(v: &View) -> Value {
+    let title = truncate(
+        &plain(&format!(
+            "{} [{}] {}",
+            emoji(v),
+            v.severity_label(),
+            v.title
+        )),
+        TITLE_CHARS,
+    )
+    .into_owned();
+
+    let next_steps: Vec<String> = v
+        .runbook
+        .items
+        .iter()
+        .take(STEPS_SHOWN)
+        .map(|s| {
+            let mut step = plain(&s.title);
+            if let Some(cmd) = &s.command {
+                step.push_str(&format!(": `{}`", plain(cmd).replace('`', "'")));
+            }
+            if let Some(link) = &s.link {
+                step.push_str(&format!(" ({})", plain(link)));
+            }
+            truncate(&step, STEP_CHARS).into_owned()
+        })
+        .collect();
+
+    let mut keywords: Vec<String> = [
+        Some(v.kind.as_str().to_owned()),
+        Some(v.severity.as_str().to_owned()),
+        Some(v.team.clone()),
+        v.account.clone(),
+        v.region.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|k| truncate(&plain(&k), KEYWORD_CHARS).into_owned())
+    .collect();
+    keywords.truncate(KEYWORDS);
+
+    let mut resources: Vec<String> = v.resource.iter().cloned().collect();
+    for c in &v.causes.items {
+        for r in &c.resources.items {
+            if resources.len() >= RESOURCES {
+                break;
+            }
+            if !resources.contains(r) {
+                resources.push(r.clone());
+            }
+        }
+    }
+    let resources: Vec<String> = resources.iter().map(|r| plain(r)).collect();
+
+    let mut context = Map::new();
+    for (k, val) in [
+        ("account", v.account.as_deref()),
+        ("region", v.region.as_deref()),
+        ("rule", Some(v.rule.as_str())),
+        ("team", Some(v.team.as_str())),
+        ("correlation_id", Some(v.correlation_id.as_str())),
+        ("content_policy", Some(v.policy.as_str())),
+    ] {
+        if let Some(val) = val {
+            context.insert(k.to_owned(), Value::String(plain(val)));
+        }
+    }
+
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "id": plain(&v.correlation_id),
+        "content": {
+            "textType": "client-markdown",
+            "title": title,
+            "description": description(v),
+            "nextSteps": next_steps,
+            "keywords": keywords,
+        },
+        "metadata": {
+            "threadId": plain(&v.thread_key()),
+            "summary": truncate(&plain(&format!("[{}] {}", v.severity_label(), v.title)), SUMMARY_CHARS),
+            "eventType": v.kind.as_str(),
+            "relatedResources": resources,
+            "additionalContext": context,
+        },
+    })
+}
+
+fn emoji(v: &View) -> &'static str {
+    use crate::model::{Kind, Severity};
+    if v.kind == Kind::Resolved {
+        return ":white_check_mark:";
+    }
+    match v.severity {
+        Severity::Critical => ":rotating_light:",
+        Severity::High => ":red_circle:",
+        Severity::Medium => ":large_orange_circle:",
+        Severity::Low => ":large_yellow_circle:",
+        Severity::Info => ":large_blue_circle:",
+    }
+}
+
+/// Summary, the subject's facts and the probable causes, within [`DESCRIPTION_CHARS`].
+fn description(v: &View) -> String {
+    let mut out = truncate(&plain(&v.summary), DESCRIPTION_CHARS / 3).into_owned();
+    let facts: Vec<String> = v
+        .subject_facts()
+        .iter()
+        .map(|f| {
+            let value = truncate(&plain(&f.value), 300).replace('\n', " ");
+            format!("• *{}:* {value}", f.label)
+        })
+        .collect();
+    let room = DESCRIPTION_CHARS.saturating_sub(out.chars().count() + 2) / 2;
+    if let Some(section) = fit_list(
+        &format!("*{}*", v.subject_heading()),
+        &facts,
+        facts.len(),
+        room,
+    ) {
+        out.push_str("\n\n");
+        out.push_str(&section);
+    }
+    if !v.causes.is_empty() {
+        let causes: Vec<String> = v
+            .causes
+            .items
+            .iter()
+            .take(CAUSES_SHOWN)
+            .enumerate()
+            .map(|(i, c)| {
+                let mut s = format!(
+                    "{}. `{}` ({}) by *{}*, {}",
+                    i + 1,
+                    plain(&c.event_name),
+                    plain(&c.event_source),
+                    plain(&c.actor),
+                    c.relative
+                );
+                if let Some(ip) = &c.source_ip {
+                    s.push_str(&format!(" from {}", plain(ip)));
+                }
+                if let Some(reason) = &c.reason {
+                    s.push_str(&format!(": {}", plain(reason)));
+                }
+                s.push_str(&format!(" (event {})", plain(&c.event_id)));
+                truncate(&s, 600).into_owned()
+            })
+            .collect();
+        let room = DESCRIPTION_CHARS.saturating_sub(out.chars().count() + 2);
+        if let Some(section) = fit_list("*What changed*", &causes, v.causes.total, room) {
+            out.push_str("\n\n");
+            out.push_str(&section);
+        }
+    }
+    if !v.notes.is_empty() {
+        let notes: Vec<String> = v
+            .notes
+            .items
+            .iter()
+            .take(5)
+            .map(|n| format!("• {}", plain(n)))
+            .collect();
+        let room = DESCRIPTION_CHARS.saturating_sub(out.chars().count() + 2);
+        if let Some(section) = fit_list("*Notes*", &notes, v.notes.total, room) {
+            out.push_str("\n\n");
+            out.push_str(&section);
+        }
+    }
+    let rest = v.runbook.total.saturating_sub(STEPS_SHOWN);
+    if rest > 0 {
+        let line = format!("\n\n_Runbook: {}_", more(rest));
+        if out.chars().count() + line.chars().count() <= DESCRIPTION_CHARS {
+            out.push_str(&line);
+        }
+    }
+    truncate(&out, DESCRIPTION_CHARS).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::AlertBody;
+    use crate::redact::ContentPolicy;
+    use crate::render::fixtures::*;
+
+    #[test]
+    fn a_custom_notification_follows_the_schema() {
+        let alert = alert(AlertBody::Alarm(alarm()));
+        let finding = finding();
+        let dest = destination();
+        let n = chatbot(
+            &RenderInput {
+                alert: &alert,
+                finding: &finding,
+                destination: &dest,
+                policy: ContentPolicy::Redacted,
+                correlation_id: &alert.id,
+            },
+            &Redactor::new(),
+        );
+        assert_eq!(n.get("version").and_then(Value::as_str), Some("1.0"));
+        assert_eq!(n.get("source").and_then(Value::as_str), Some("custom"));
+        assert_eq!(
+            n.pointer("/content/textType").and_then(Value::as_str),
+            Some("client-markdown")
+        );
+        assert_eq!(
+            n.pointer("/content/title").and_then(Value::as_str),
+            Some(":red_circle: [HIGH] Throttling: bedrock-throttles-claude")
+        );
+        let description = n
+            .pointer("/content/description")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        assert!(description.contains("*What changed*"), "{description}");
+        assert!(description.contains("`DeleteRolePolicy`"));
+        assert_eq!(
+            n.pointer("/content/nextSteps/0").and_then(Value::as_str),
+            Some(
+                "Check the model's service quotas: `aws service-quotas list-service-quotas --service-code bedrock --region us-east-1`"
+            )
+        );
+        assert_eq!(
+            n.pointer("/metadata/threadId").and_then(Value::as_str),
+            Some(
+                "123456789012/us-east-1/alarm/arn:aws:cloudwatch:us-east-1:123456789012:alarm:bedrock-throttles-claude"
+            )
+        );
+        assert_eq!(
+            n.pointer("/metadata/eventType").and_then(Value::as_str),
+            Some("throttle_spike")
+        );
+    }
+
+    #[test]
+    fn event_text_cannot_mention_in_chat() {
+        let mut a = alarm();
+        a.name = "<!channel>".into();
+        let alert = alert(AlertBody::Alarm(a));
+        let mut finding = finding();
+        finding.title = "<!here> <https://evil.example|x>".into();
+        finding.summary = "<!channel>".repeat(2_000);
+        let dest = destination();
+        let n = chatbot(
+            &RenderInput {
+                alert: &alert,
+                finding: &finding,
+                destination: &dest,
+                policy: ContentPolicy::Full,
+                correlation_id: "<!everyone>",
+            },
+            &Redactor::new(),
+        );
+        let json = n.to_string();
+        assert!(!json.contains('<'), "{json}");
+        let description = n
+            .pointer("/content/description")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        assert!(description.chars().count() <= DESCRIPTION_CHARS);
+    }
+}
