@@ -29,10 +29,21 @@ pub fn read_trail(paths: &[PathBuf]) -> Result<Trail> {
             Ok(batch) => {
                 trail.changes.extend(batch.changes);
                 for s in batch.skipped {
-                    trail.warnings.push(format!("{}: {} skipped: {}", file.display(), if s.location.is_empty() { "record" } else { &s.location }, s.reason));
+                    trail.warnings.push(format!(
+                        "{}: {} skipped: {}",
+                        file.display(),
+                        if s.location.is_empty() {
+                            "record"
+                        } else {
+                            &s.location
+                        },
+                        s.reason
+                    ));
                 }
             }
-            Err(e) => trail.warnings.push(format!("{}: skipped: {e}", file.display())),
+            Err(e) => trail
+                .warnings
+                .push(format!("{}: skipped: {e}", file.display())),
         }
     }
     Ok(trail)
@@ -46,7 +57,10 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
         }
     } else {
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.ends_with(".json") || name.ends_with(".json.gz") || out.is_empty() && !meta.is_dir() && path.extension().is_none() {
+        if name.ends_with(".json")
+            || name.ends_with(".json.gz")
+            || out.is_empty() && !meta.is_dir() && path.extension().is_none()
+        {
             out.push(path.to_path_buf());
         }
     }

@@ -16,7 +16,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "vigil", version, about = "Alarm-and-response for AI workloads on AWS: replay events offline")]
+#[command(
+    name = "vigil",
+    version,
+    about = "Alarm-and-response for AI workloads on AWS: replay events offline"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -64,6 +68,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Replay(args) => replay::run(&args),
-        Command::Routes { command: RoutesCommand::Test(args) } => replay::routes_test(&args.event, args.owners.as_deref(), &args.trail),
+        Command::Routes {
+            command: RoutesCommand::Test(args),
+        } => replay::routes_test(&args.event, args.owners.as_deref(), &args.trail),
     }
 }

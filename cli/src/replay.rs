@@ -51,23 +51,35 @@ fn parse_policy(s: &str) -> Result<ContentPolicy, String> {
         "metadata" => Ok(ContentPolicy::Metadata),
         "redacted" => Ok(ContentPolicy::Redacted),
         "full" => Ok(ContentPolicy::Full),
-        other => Err(format!("unknown content policy {other:?}: expected metadata, redacted or full")),
+        other => Err(format!(
+            "unknown content policy {other:?}: expected metadata, redacted or full"
+        )),
     }
 }
 
 /// The default route when no owners file is given.
 fn default_owners() -> Owners {
-    Owners::single(Destination { team: "unrouted".into(), slack_channel: Some("#alerts".into()), ..Destination::default() })
+    Owners::single(Destination {
+        team: "unrouted".into(),
+        slack_channel: Some("#alerts".into()),
+        ..Destination::default()
+    })
 }
 
-fn load_settings(owners: Option<&Path>, rules: Option<&Path>, policy: ContentPolicy) -> Result<Settings> {
+fn load_settings(
+    owners: Option<&Path>,
+    rules: Option<&Path>,
+    policy: ContentPolicy,
+) -> Result<Settings> {
     let owners = match owners {
-        Some(p) => Owners::from_yaml(&files::read_text(p)?).map_err(|e| anyhow!("owners file {}: {e}", p.display()))?,
+        Some(p) => Owners::from_yaml(&files::read_text(p)?)
+            .map_err(|e| anyhow!("owners file {}: {e}", p.display()))?,
         None => default_owners(),
     };
     let mut rule_set = RuleSet::builtin();
     if let Some(p) = rules {
-        let user = RuleSet::from_yaml(&files::read_text(p)?).map_err(|e| anyhow!("rules file {}: {e}", p.display()))?;
+        let user = RuleSet::from_yaml(&files::read_text(p)?)
+            .map_err(|e| anyhow!("rules file {}: {e}", p.display()))?;
         rule_set = rule_set.extended_with(user);
     }
     let mut settings = Settings::with_defaults(owners);
@@ -103,7 +115,11 @@ fn evaluate_file(
         Ok(a) => a,
         Err(e) => return Ok(Outcome::Refused(e)),
     };
-    let trail = if trail.is_empty() { files::Trail::default() } else { files::read_trail(trail)? };
+    let trail = if trail.is_empty() {
+        files::Trail::default()
+    } else {
+        files::read_trail(trail)?
+    };
     for w in &trail.warnings {
         eprintln!("vigil: trail: {w}");
     }
@@ -115,7 +131,12 @@ fn evaluate_file(
                 Context::default()
             } else {
                 let window = enrich::window_for(alert.time, lookback);
-                Context::from_changes(window, looked_up_at, trail.changes.clone(), enrich::sources_for(&alert))
+                Context::from_changes(
+                    window,
+                    looked_up_at,
+                    trail.changes.clone(),
+                    enrich::sources_for(&alert),
+                )
             };
             pipeline::evaluate(alert, &ctx, settings, redactor)
         })
@@ -138,7 +159,14 @@ fn run_inner(args: &ReplayArgs) -> Result<ExitCode> {
     let settings = load_settings(args.owners.as_deref(), args.rules.as_deref(), args.policy)?;
     let redactor = Redactor::new();
     let lookback = Duration::minutes(args.lookback_minutes.clamp(1, 90 * 24 * 60));
-    let outcome = evaluate_file(&args.event, &args.trail, &settings, lookback, args.now, &redactor)?;
+    let outcome = evaluate_file(
+        &args.event,
+        &args.trail,
+        &settings,
+        lookback,
+        args.now,
+        &redactor,
+    )?;
     let mut out = std::io::stdout().lock();
     match outcome {
         Outcome::Refused(err) => {
@@ -158,8 +186,16 @@ fn run_inner(args: &ReplayArgs) -> Result<ExitCode> {
                     Format::Json => serde_json::to_string_pretty(report)?,
                     Format::Text => pipeline::text(report, &settings, &redactor),
                     Format::Slack | Format::Sns => {
-                        let fallback = Destination { team: "unrouted".into(), ..Destination::default() };
-                        let destination = report.route.matched.first().map(|m| &m.destination).unwrap_or(&fallback);
+                        let fallback = Destination {
+                            team: "unrouted".into(),
+                            ..Destination::default()
+                        };
+                        let destination = report
+                            .route
+                            .matched
+                            .first()
+                            .map(|m| &m.destination)
+                            .unwrap_or(&fallback);
                         let input = RenderInput {
                             alert: &report.alert,
                             finding: &report.finding,
@@ -187,14 +223,22 @@ pub fn routes_test(event: &Path, owners: Option<&Path>, trail: &[PathBuf]) -> Ex
         let settings = load_settings(owners, None, ContentPolicy::default())?;
         let redactor = Redactor::new();
         let lookback = Duration::minutes(enrich::DEFAULT_LOOKBACK_MINUTES);
-        match evaluate_file(event, trail, &settings, lookback, None, &redactor).context("evaluating the event")? {
+        match evaluate_file(event, trail, &settings, lookback, None, &redactor)
+            .context("evaluating the event")?
+        {
             Outcome::Refused(err) => {
                 eprintln!("vigil: {err}");
                 Ok(ExitCode::from(2))
             }
             Outcome::Reports(reports) => {
                 for r in &reports {
-                    println!("{} ({}, {}, {})", r.alert.name(), r.input.as_str(), r.finding.kind, r.finding.severity);
+                    println!(
+                        "{} ({}, {}, {})",
+                        r.alert.name(),
+                        r.input.as_str(),
+                        r.finding.kind,
+                        r.finding.severity
+                    );
                     println!("{}", route::explain(&r.route));
                 }
                 Ok(ExitCode::SUCCESS)

@@ -1,5 +1,13 @@
 //! The `vigil` binary as a user runs it: exit statuses and the `--format json` contract.
 
+// A test fails loudly on purpose: expect/indexing/panic are how it reports.
+#![allow(
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::unwrap_used
+)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -10,49 +18,109 @@ fn root() -> PathBuf {
 }
 
 fn vigil(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vigil")).current_dir(root()).args(args).output().expect("vigil runs")
+    Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("vigil runs")
 }
 
 fn demo(situation: &str) -> (String, String) {
-    (format!("examples/demo/{situation}/event.json"), format!("examples/demo/{situation}/trail"))
+    (
+        format!("examples/demo/{situation}/event.json"),
+        format!("examples/demo/{situation}/trail"),
+    )
 }
 
 #[test]
 fn replay_json_follows_the_documented_contract() {
     let (event, trail) = demo("agent-tool-access-denied");
-    let out = vigil(&["replay", &event, "--trail", &trail, "--owners", "examples/owners.yaml", "--format", "json", "--now", "2026-11-20T09:40:00Z"]);
-    assert_eq!(out.status.code(), Some(0), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    let out = vigil(&[
+        "replay",
+        &event,
+        "--trail",
+        &trail,
+        "--owners",
+        "examples/owners.yaml",
+        "--format",
+        "json",
+        "--now",
+        "2026-11-20T09:40:00Z",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     assert_eq!(doc["input"], "alarm_direct");
     assert!(doc["alert"].is_object());
     let finding = &doc["finding"];
-    for key in ["kind", "severity", "title", "summary", "rule", "evidence", "probable_causes", "runbook"] {
+    for key in [
+        "kind",
+        "severity",
+        "title",
+        "summary",
+        "rule",
+        "evidence",
+        "probable_causes",
+        "runbook",
+    ] {
         assert!(!finding[key].is_null(), "finding.{key} present");
     }
     assert_eq!(finding["kind"], "access_denied");
     let cause = &finding["probable_causes"][0];
-    for key in ["event_id", "event_name", "event_source", "actor", "time", "source_ip", "reason"] {
+    for key in [
+        "event_id",
+        "event_name",
+        "event_source",
+        "actor",
+        "time",
+        "source_ip",
+        "reason",
+    ] {
         assert!(cause.get(key).is_some(), "probable_causes[0].{key} present");
     }
     assert_eq!(cause["event_name"], "DetachRolePolicy");
-    assert!(doc["route"]["matched"].as_array().is_some_and(|m| !m.is_empty()));
+    assert!(
+        doc["route"]["matched"]
+            .as_array()
+            .is_some_and(|m| !m.is_empty())
+    );
     assert!(doc["notifications"]["slack"].is_array());
     assert!(doc["notifications"]["sns"].is_array());
 }
 
 #[test]
 fn a_refused_event_exits_2_with_the_error_as_json() {
-    let out = vigil(&["replay", "tests/fixtures/aws-events/malformed/notify-slack-sns-plain-text-message.json", "--format", "json"]);
+    let out = vigil(&[
+        "replay",
+        "tests/fixtures/aws-events/malformed/notify-slack-sns-plain-text-message.json",
+        "--format",
+        "json",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("error JSON on stdout");
     assert_eq!(doc["error"]["code"], "unsupported");
-    assert!(doc["error"]["reason"].as_str().is_some_and(|r| r.contains("not JSON")));
-    assert!(doc["error"]["received"].as_str().is_some_and(|r| r.contains("MessageId")));
+    assert!(
+        doc["error"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("not JSON"))
+    );
+    assert!(
+        doc["error"]["received"]
+            .as_str()
+            .is_some_and(|r| r.contains("MessageId"))
+    );
 }
 
 #[test]
 fn a_refused_event_in_text_mode_explains_on_stderr_and_prints_nothing() {
-    let out = vigil(&["replay", "tests/fixtures/aws-events/malformed/awsdocs-raw-log-iam-createrole-invalid-json-as-published.json"]);
+    let out = vigil(&[
+        "replay",
+        "tests/fixtures/aws-events/malformed/awsdocs-raw-log-iam-createrole-invalid-json-as-published.json",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -64,7 +132,11 @@ fn a_missing_event_file_is_refused_not_crashed() {
     let out = vigil(&["replay", "does/not/exist.json", "--format", "json"]);
     assert_eq!(out.status.code(), Some(2));
     let doc: Value = serde_json::from_slice(&out.stdout).expect("error JSON");
-    assert!(doc["error"]["reason"].as_str().is_some_and(|r| r.contains("cannot read")));
+    assert!(
+        doc["error"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("cannot read"))
+    );
 }
 
 #[test]
@@ -78,10 +150,21 @@ fn every_real_payload_exits_0_or_2_and_nothing_else() {
         }
         for file in std::fs::read_dir(&category).expect("category") {
             let file = file.expect("entry").path();
-            let out = vigil(&["replay", file.to_str().expect("utf-8 path"), "--format", "json"]);
+            let out = vigil(&[
+                "replay",
+                file.to_str().expect("utf-8 path"),
+                "--format",
+                "json",
+            ]);
             let code = out.status.code();
-            assert!(matches!(code, Some(0) | Some(2)), "{} exited {code:?}: {}", file.display(), String::from_utf8_lossy(&out.stderr));
-            let _: serde_json::de::StreamDeserializer<_, Value> = serde_json::Deserializer::from_slice(&out.stdout).into_iter();
+            assert!(
+                matches!(code, Some(0) | Some(2)),
+                "{} exited {code:?}: {}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let _: serde_json::de::StreamDeserializer<_, Value> =
+                serde_json::Deserializer::from_slice(&out.stdout).into_iter();
             for doc in serde_json::Deserializer::from_slice(&out.stdout).into_iter::<Value>() {
                 let doc = doc.unwrap_or_else(|e| panic!("{}: stdout is JSON: {e}", file.display()));
                 assert!(doc.get("finding").is_some() || doc.get("error").is_some());
@@ -97,18 +180,39 @@ fn an_invalid_owners_file_exits_1_and_names_the_problem() {
     let dir = std::env::temp_dir().join(format!("vigil-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("tmp");
     let owners = dir.join("owners.yaml");
-    std::fs::write(&owners, "version: 1\nroutes:\n  - name: x\n    team: t\n    colour: blue\ndefault:\n  team: d\n").expect("write");
+    std::fs::write(
+        &owners,
+        "version: 1\nroutes:\n  - name: x\n    team: t\n    colour: blue\ndefault:\n  team: d\n",
+    )
+    .expect("write");
     let (event, _) = demo("agent-tool-access-denied");
     let out = vigil(&["replay", &event, "--owners", owners.to_str().expect("path")]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("colour"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("colour"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
 fn routes_test_says_which_route_and_why() {
     let (event, trail) = demo("bedrock-throttling-capacity");
-    let out = vigil(&["routes", "test", &event, "--owners", "examples/owners.yaml", "--trail", &trail]);
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = vigil(&[
+        "routes",
+        "test",
+        &event,
+        "--owners",
+        "examples/owners.yaml",
+        "--trail",
+        &trail,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("bedrock-claude-sonnet-throttles"), "{text}");
     assert!(text.contains("throttle_spike"), "{text}");
@@ -118,12 +222,34 @@ fn routes_test_says_which_route_and_why() {
 #[test]
 fn slack_and_sns_formats_print_the_rendered_messages() {
     let (event, trail) = demo("assistant-injection-surge");
-    let out = vigil(&["replay", &event, "--trail", &trail, "--owners", "examples/owners.yaml", "--format", "slack"]);
+    let out = vigil(&[
+        "replay",
+        &event,
+        "--trail",
+        &trail,
+        "--owners",
+        "examples/owners.yaml",
+        "--format",
+        "slack",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let slack: Value = serde_json::from_slice(&out.stdout).expect("slack JSON");
     assert!(slack["text"].as_str().is_some_and(|t| !t.is_empty()));
-    assert!(slack["blocks"].as_array().is_some_and(|b| !b.is_empty() && b.len() <= 50));
-    let out = vigil(&["replay", &event, "--trail", &trail, "--owners", "examples/owners.yaml", "--format", "sns"]);
+    assert!(
+        slack["blocks"]
+            .as_array()
+            .is_some_and(|b| !b.is_empty() && b.len() <= 50)
+    );
+    let out = vigil(&[
+        "replay",
+        &event,
+        "--trail",
+        &trail,
+        "--owners",
+        "examples/owners.yaml",
+        "--format",
+        "sns",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let sns: Value = serde_json::from_slice(&out.stdout).expect("sns JSON");
     assert!(sns["subject"].as_str().is_some_and(|s| s.len() <= 100));

@@ -60,7 +60,8 @@ impl TrailBatch {
 
 /// Parse any CloudTrail document (see the module docs for the shapes).
 pub fn parse_trail(text: &str) -> Result<TrailBatch, TrailError> {
-    let value: Value = serde_json::from_str(text).map_err(|e| TrailError::NotJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| TrailError::NotJson(e.to_string()))?;
     trail_from_value(&value, "")
 }
 
@@ -73,7 +74,10 @@ pub fn trail_from_value(value: &Value, at: &str) -> Result<TrailBatch, TrailErro
                 let here = format!("{at}[{i}]");
                 match trail_from_value(item, &here) {
                     Ok(b) => batch.extend(b),
-                    Err(e) => batch.skipped.push(SkippedRecord { location: here, reason: e.to_string() }),
+                    Err(e) => batch.skipped.push(SkippedRecord {
+                        location: here,
+                        reason: e.to_string(),
+                    }),
                 }
             }
         }
@@ -100,7 +104,12 @@ pub fn trail_from_value(value: &Value, at: &str) -> Result<TrailBatch, TrailErro
                 return Err(TrailError::UnknownShape(describe_keys(map)));
             }
         }
-        other => return Err(TrailError::UnknownShape(format!("a JSON {}", json_type(other)))),
+        other => {
+            return Err(TrailError::UnknownShape(format!(
+                "a JSON {}",
+                json_type(other)
+            )));
+        }
     }
     Ok(batch)
 }
@@ -108,14 +117,20 @@ pub fn trail_from_value(value: &Value, at: &str) -> Result<TrailBatch, TrailErro
 fn push_record(batch: &mut TrailBatch, record: &Value, location: String) {
     match parse_record(record) {
         Ok(change) => batch.changes.push(change),
-        Err(e) => batch.skipped.push(SkippedRecord { location, reason: e.0 }),
+        Err(e) => batch.skipped.push(SkippedRecord {
+            location,
+            reason: e.0,
+        }),
     }
 }
 
 /// A `LookupEvents` event carries the full record as a JSON string in `CloudTrailEvent`.
 fn push_lookup_event(batch: &mut TrailBatch, event: &Value, location: String) {
     let Some(raw) = event.get("CloudTrailEvent") else {
-        batch.skipped.push(SkippedRecord { location, reason: "LookupEvents event without CloudTrailEvent".into() });
+        batch.skipped.push(SkippedRecord {
+            location,
+            reason: "LookupEvents event without CloudTrailEvent".into(),
+        });
         return;
     };
     let record = match raw {
@@ -133,7 +148,10 @@ fn push_lookup_event(batch: &mut TrailBatch, event: &Value, location: String) {
         other => {
             batch.skipped.push(SkippedRecord {
                 location: format!("{location}.CloudTrailEvent"),
-                reason: format!("CloudTrailEvent is a JSON {}, expected a string", json_type(other)),
+                reason: format!(
+                    "CloudTrailEvent is a JSON {}, expected a string",
+                    json_type(other)
+                ),
             });
             return;
         }
@@ -145,18 +163,25 @@ fn push_lookup_event(batch: &mut TrailBatch, event: &Value, location: String) {
 pub fn is_cloudtrail_detail_type(detail_type: &str) -> bool {
     matches!(
         detail_type,
-        "AWS API Call via CloudTrail" | "AWS Console Sign In via CloudTrail" | "AWS Service Event via CloudTrail"
+        "AWS API Call via CloudTrail"
+            | "AWS Console Sign In via CloudTrail"
+            | "AWS Service Event via CloudTrail"
     )
 }
 
 fn is_eventbridge_api_call(map: &Map<String, Value>) -> bool {
-    map.get("detail-type").and_then(Value::as_str).is_some_and(is_cloudtrail_detail_type)
+    map.get("detail-type")
+        .and_then(Value::as_str)
+        .is_some_and(is_cloudtrail_detail_type)
 }
 
 /// Parse one CloudTrail record.
 pub fn parse_record(record: &Value) -> Result<Change, RecordError> {
     let Value::Object(r) = record else {
-        return Err(RecordError(format!("record is a JSON {}, expected an object", json_type(record))));
+        return Err(RecordError(format!(
+            "record is a JSON {}, expected an object",
+            json_type(record)
+        )));
     };
     if r.get("eventType").and_then(Value::as_str) == Some("AwsCloudTrailInsight") {
         return Err(RecordError(
@@ -166,7 +191,12 @@ pub fn parse_record(record: &Value) -> Result<Change, RecordError> {
     let event_name = required_str(r, "eventName")?;
     let event_source = required_str(r, "eventSource")?;
     let time_text = required_str(r, "eventTime")?;
-    let time = parse_time(time_text).ok_or_else(|| RecordError(format!("eventTime '{}' is not a timestamp", preview(time_text, 40))))?;
+    let time = parse_time(time_text).ok_or_else(|| {
+        RecordError(format!(
+            "eventTime '{}' is not a timestamp",
+            preview(time_text, 40)
+        ))
+    })?;
 
     // Old (1.0) records have no eventID; requestID is the next best unique key.
     let event_id = str_field(r, "eventID")
@@ -196,7 +226,11 @@ pub fn parse_record(record: &Value) -> Result<Change, RecordError> {
         time,
         region: str_field(r, "awsRegion").map(str::to_string),
         account: str_field(r, "recipientAccountId")
-            .or_else(|| r.get("userIdentity").and_then(|u| u.get("accountId")).and_then(Value::as_str))
+            .or_else(|| {
+                r.get("userIdentity")
+                    .and_then(|u| u.get("accountId"))
+                    .and_then(Value::as_str)
+            })
             .map(str::to_string),
         actor,
         source_ip: str_field(r, "sourceIPAddress").map(str::to_string),
@@ -214,7 +248,10 @@ fn required_str<'a>(r: &'a Map<String, Value>, key: &str) -> Result<&'a str, Rec
     match r.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
         Some(Value::String(_)) => Err(RecordError(format!("{key} is empty"))),
-        Some(other) => Err(RecordError(format!("{key} is a JSON {}, expected a string", json_type(other)))),
+        Some(other) => Err(RecordError(format!(
+            "{key} is a JSON {}, expected a string",
+            json_type(other)
+        ))),
         None => Err(RecordError(format!("missing {key}"))),
     }
 }
@@ -239,27 +276,42 @@ pub fn parse_time(s: &str) -> Option<DateTime<Utc>> {
             return Some(Utc.from_utc_datetime(&t));
         }
     }
-    if let Ok(secs) = s.parse::<f64>() {
-        if secs.is_finite() && secs >= 0.0 && secs < 1.0e11 {
-            #[allow(clippy::cast_possible_truncation)]
-            return DateTime::from_timestamp(secs.trunc() as i64, 0);
-        }
+    if let Ok(secs) = s.parse::<f64>()
+        && secs.is_finite()
+        && (0.0..1.0e11).contains(&secs)
+    {
+        #[allow(clippy::cast_possible_truncation)]
+        return DateTime::from_timestamp(secs.trunc() as i64, 0);
     }
     None
 }
 
 fn parse_actor(identity: Option<&Value>) -> Actor {
     let Some(Value::Object(u)) = identity else {
-        return Actor { name: "unknown identity".into(), ..Actor::default() };
+        return Actor {
+            name: "unknown identity".into(),
+            ..Actor::default()
+        };
     };
     let identity_type = str_field(u, "type").map(str::to_string);
     let arn = str_field(u, "arn").map(str::to_string);
     let issuer = u.get("sessionContext").and_then(|s| s.get("sessionIssuer"));
-    let role_arn = issuer.and_then(|i| i.get("arn")).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
-    let role_name = issuer.and_then(|i| i.get("userName")).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let role_arn = issuer
+        .and_then(|i| i.get("arn"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    let role_name = issuer
+        .and_then(|i| i.get("userName"))
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     // assumed-role ARNs end in role-name/session-name; Lambda names the session after the function.
     let session_name = match identity_type.as_deref() {
-        Some("AssumedRole") => arn.as_deref().and_then(|a| a.rsplit('/').next()).filter(|s| !s.is_empty() && Some(*s) != role_name).map(str::to_string),
+        Some("AssumedRole") => arn
+            .as_deref()
+            .and_then(|a| a.rsplit('/').next())
+            .filter(|s| !s.is_empty() && Some(*s) != role_name)
+            .map(str::to_string),
         _ => None,
     };
     let invoked_by = str_field(u, "invokedBy").map(str::to_string);
@@ -267,48 +319,125 @@ fn parse_actor(identity: Option<&Value>) -> Actor {
         Some("Root") => "root".to_string(),
         Some("IAMUser") => str_field(u, "userName")
             .map(str::to_string)
-            .or_else(|| arn.as_deref().and_then(|a| a.rsplit('/').next()).map(str::to_string))
+            .or_else(|| {
+                arn.as_deref()
+                    .and_then(|a| a.rsplit('/').next())
+                    .map(str::to_string)
+            })
             .unwrap_or_else(|| "IAM user".into()),
         Some("AssumedRole") => match (role_name, &session_name) {
             (Some(role), Some(session)) => format!("{role}/{session}"),
             (Some(role), None) => role.to_string(),
-            _ => arn.as_deref().and_then(|a| a.split_once("assumed-role/")).map(|(_, rest)| rest.to_string()).unwrap_or_else(|| "assumed role".into()),
+            _ => arn
+                .as_deref()
+                .and_then(|a| a.split_once("assumed-role/"))
+                .map(|(_, rest)| rest.to_string())
+                .unwrap_or_else(|| "assumed role".into()),
         },
         Some("AWSService") => invoked_by.clone().unwrap_or_else(|| "AWS service".into()),
         _ => str_field(u, "userName")
             .map(str::to_string)
             .or_else(|| arn.clone())
             .or_else(|| str_field(u, "principalId").map(str::to_string))
-            .unwrap_or_else(|| identity_type.clone().unwrap_or_else(|| "unknown identity".into())),
+            .unwrap_or_else(|| {
+                identity_type
+                    .clone()
+                    .unwrap_or_else(|| "unknown identity".into())
+            }),
     };
-    Actor { identity_type, arn, name: preview(&name, 200), role_arn, session_name, invoked_by }
+    Actor {
+        identity_type,
+        arn,
+        name: preview(&name, 200),
+        role_arn,
+        session_name,
+        invoked_by,
+    }
 }
 
 fn is_read_only_name(event_name: &str) -> bool {
-    ["Get", "List", "Describe", "Head", "Lookup", "Search", "BatchGet", "Query", "Scan", "Invoke", "Converse", "Retrieve", "Decrypt"]
-        .iter()
-        .any(|p| event_name.starts_with(p))
+    [
+        "Get", "List", "Describe", "Head", "Lookup", "Search", "BatchGet", "Query", "Scan",
+        "Invoke", "Converse", "Retrieve", "Decrypt",
+    ]
+    .iter()
+    .any(|p| event_name.starts_with(p))
 }
+
+/// What CloudTrail logs in place of a value it withholds.
+const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
 
 /// Identifier parameters any event may keep: names, ids, ARNs, versions. Never documents.
 const COMMON_IDENTIFIERS: &[&str] = &[
-    "roleName", "userName", "groupName", "policyArn", "policyName", "instanceProfileName",
-    "bucketName", "functionName", "functionArn", "qualifier", "layerName", "statementId",
-    "guardrailIdentifier", "guardrailVersion", "guardrailId", "modelId", "baseModelIdentifier",
-    "provisionedModelId", "provisionedModelName", "modelUnits", "desiredModelUnits", "desiredModelId",
-    "jobName", "customModelName", "knowledgeBaseId", "agentId", "agentAliasId", "dataSourceId",
-    "name", "trailName", "keyId", "aliasName", "configRuleName", "configurationRecorderName",
-    "deliveryChannelName", "tableName", "topicArn", "queueUrl", "secretId", "groupId", "instanceId",
-    "roleArn", "role", "principal", "sourceArn", "sourceAccount", "action", "reservedConcurrentExecutions",
-    "provisionedConcurrentExecutions", "versionId", "policyVersionId", "setAsDefault", "productId",
-    "offerToken", "includeManagementEvents", "readWriteType", "isMultiRegionTrail", "enableLogFileValidation",
+    "roleName",
+    "userName",
+    "groupName",
+    "policyArn",
+    "policyName",
+    "instanceProfileName",
+    "bucketName",
+    "functionName",
+    "functionArn",
+    "qualifier",
+    "layerName",
+    "statementId",
+    "guardrailIdentifier",
+    "guardrailVersion",
+    "guardrailId",
+    "modelId",
+    "baseModelIdentifier",
+    "provisionedModelId",
+    "provisionedModelName",
+    "modelUnits",
+    "desiredModelUnits",
+    "desiredModelId",
+    "jobName",
+    "customModelName",
+    "knowledgeBaseId",
+    "agentId",
+    "agentAliasId",
+    "dataSourceId",
+    "name",
+    "trailName",
+    "keyId",
+    "aliasName",
+    "configRuleName",
+    "configurationRecorderName",
+    "deliveryChannelName",
+    "tableName",
+    "topicArn",
+    "queueUrl",
+    "secretId",
+    "groupId",
+    "instanceId",
+    "roleArn",
+    "role",
+    "principal",
+    "sourceArn",
+    "sourceAccount",
+    "action",
+    "reservedConcurrentExecutions",
+    "provisionedConcurrentExecutions",
+    "versionId",
+    "policyVersionId",
+    "setAsDefault",
+    "productId",
+    "offerToken",
+    "includeManagementEvents",
+    "readWriteType",
+    "isMultiRegionTrail",
+    "enableLogFileValidation",
 ];
 
 /// Extra keys kept for particular events (scalars only, like the common ones).
 fn event_specific(event_name: &str) -> &'static [&'static str] {
     match event_name {
-        "UpdateFunctionConfiguration" | "UpdateFunctionConfiguration20150331v2" => &["timeout", "memorySize", "runtime", "handler"],
-        "AttachRolePolicy" | "DetachRolePolicy" | "AttachUserPolicy" | "DetachUserPolicy" => &["policyArn"],
+        "UpdateFunctionConfiguration" | "UpdateFunctionConfiguration20150331v2" => {
+            &["timeout", "memorySize", "runtime", "handler"]
+        }
+        "AttachRolePolicy" | "DetachRolePolicy" | "AttachUserPolicy" | "DetachUserPolicy" => {
+            &["policyArn"]
+        }
         "PutBucketPublicAccessBlock" | "DeleteBucketPublicAccessBlock" => &["bucketName"],
         "CreateGuardrailVersion" | "UpdateGuardrail" | "DeleteGuardrail" => &["description"],
         _ => &[],
@@ -318,7 +447,10 @@ fn event_specific(event_name: &str) -> &'static [&'static str] {
 /// The allow-list of SPEC §6: scalar identifier parameters, strings capped at 256 characters.
 /// Prompt and completion text (InvokeModel `body`, Converse `messages`, ...) never passes:
 /// those keys are on no list, and nested objects are never kept.
-pub fn allowed_parameters(event_name: &str, params: Option<&Map<String, Value>>) -> BTreeMap<String, Value> {
+pub fn allowed_parameters(
+    event_name: &str,
+    params: Option<&Map<String, Value>>,
+) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
     let Some(params) = params else { return out };
     let extra = event_specific(event_name);
@@ -327,6 +459,8 @@ pub fn allowed_parameters(event_name: &str, params: Option<&Map<String, Value>>)
             continue;
         }
         let kept = match value {
+            // CloudTrail's placeholder for values it withholds (guardrail names, messages).
+            Value::String(s) if s == HIDDEN => continue,
             Value::String(s) => Value::String(preview(s, 256)),
             Value::Number(_) | Value::Bool(_) => value.clone(),
             _ => continue,
@@ -339,28 +473,50 @@ pub fn allowed_parameters(event_name: &str, params: Option<&Map<String, Value>>)
 /// Names and ARNs of what the call touched: the allow-listed identifiers and `resources[].ARN`.
 fn resources_of(r: &Map<String, Value>, request: &BTreeMap<String, Value>) -> Vec<String> {
     const NOT_RESOURCES: &[&str] = &[
-        "action", "principal", "sourceAccount", "qualifier", "statementId", "setAsDefault", "versionId",
-        "policyVersionId", "modelUnits", "desiredModelUnits", "reservedConcurrentExecutions",
-        "provisionedConcurrentExecutions", "timeout", "memorySize", "runtime", "handler", "description",
-        "includeManagementEvents", "readWriteType", "isMultiRegionTrail", "enableLogFileValidation", "guardrailVersion",
+        "action",
+        "principal",
+        "sourceAccount",
+        "qualifier",
+        "statementId",
+        "setAsDefault",
+        "versionId",
+        "policyVersionId",
+        "modelUnits",
+        "desiredModelUnits",
+        "reservedConcurrentExecutions",
+        "provisionedConcurrentExecutions",
+        "timeout",
+        "memorySize",
+        "runtime",
+        "handler",
+        "description",
+        "includeManagementEvents",
+        "readWriteType",
+        "isMultiRegionTrail",
+        "enableLogFileValidation",
+        "guardrailVersion",
     ];
     let mut out: Vec<String> = Vec::new();
     for (k, v) in request {
         if NOT_RESOURCES.contains(&k.as_str()) {
             continue;
         }
-        if let Some(s) = v.as_str() {
-            if !s.is_empty() && !out.iter().any(|o| o == s) {
-                out.push(s.to_string());
-            }
+        if let Some(s) = v.as_str()
+            && !s.is_empty()
+            && !out.iter().any(|o| o == s)
+        {
+            out.push(s.to_string());
         }
     }
     if let Some(Value::Array(resources)) = r.get("resources") {
         for res in resources {
-            if let Some(arn) = res.get("ARN").or_else(|| res.get("arn")).and_then(Value::as_str) {
-                if !out.iter().any(|o| o == arn) {
-                    out.push(preview(arn, 256));
-                }
+            if let Some(arn) = res
+                .get("ARN")
+                .or_else(|| res.get("arn"))
+                .and_then(Value::as_str)
+                && !out.iter().any(|o| o == arn)
+            {
+                out.push(preview(arn, 256));
             }
         }
     }
@@ -368,7 +524,11 @@ fn resources_of(r: &Map<String, Value>, request: &BTreeMap<String, Value>) -> Ve
 }
 
 /// Facts the classifier matches on, read from the full record before it is reduced.
-pub fn derive_facts(event_name: &str, params: Option<&Map<String, Value>>, record: &Map<String, Value>) -> BTreeSet<String> {
+pub fn derive_facts(
+    event_name: &str,
+    params: Option<&Map<String, Value>>,
+    record: &Map<String, Value>,
+) -> BTreeSet<String> {
     let mut facts = BTreeSet::new();
     let params_value = params.map(|p| Value::Object(p.clone()));
 
@@ -387,19 +547,41 @@ pub fn derive_facts(event_name: &str, params: Option<&Map<String, Value>>, recor
         }
     }
     const REMOVALS: &[&str] = &[
-        "DetachRolePolicy", "DetachUserPolicy", "DetachGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy",
-        "DeleteGroupPolicy", "DeletePolicy", "DeletePolicyVersion", "RemovePermission", "RemovePermission20150331v2",
-        "PutRolePermissionsBoundary", "PutUserPermissionsBoundary", "RemoveRoleFromInstanceProfile", "RemoveUserFromGroup",
-        "DeleteRole", "RevokeGrant", "ScheduleKeyDeletion", "DisableKey",
+        "DetachRolePolicy",
+        "DetachUserPolicy",
+        "DetachGroupPolicy",
+        "DeleteRolePolicy",
+        "DeleteUserPolicy",
+        "DeleteGroupPolicy",
+        "DeletePolicy",
+        "DeletePolicyVersion",
+        "RemovePermission",
+        "RemovePermission20150331v2",
+        "PutRolePermissionsBoundary",
+        "PutUserPermissionsBoundary",
+        "RemoveRoleFromInstanceProfile",
+        "RemoveUserFromGroup",
+        "DeleteRole",
+        "RevokeGrant",
+        "ScheduleKeyDeletion",
+        "DisableKey",
     ];
     if REMOVALS.contains(&event_name) {
         facts.insert("removes_permission".to_string());
     }
     const CAPACITY: &[&str] = &[
-        "CreateProvisionedModelThroughput", "UpdateProvisionedModelThroughput", "DeleteProvisionedModelThroughput",
-        "PutFunctionConcurrency", "DeleteFunctionConcurrency", "PutProvisionedConcurrencyConfig",
-        "DeleteProvisionedConcurrencyConfig", "UpdateTable", "UpdateTableReplicaAutoScaling",
-        "RequestServiceQuotaIncrease", "PutFunctionConcurrency20171031", "DeleteFunctionConcurrency20171031",
+        "CreateProvisionedModelThroughput",
+        "UpdateProvisionedModelThroughput",
+        "DeleteProvisionedModelThroughput",
+        "PutFunctionConcurrency",
+        "DeleteFunctionConcurrency",
+        "PutProvisionedConcurrencyConfig",
+        "DeleteProvisionedConcurrencyConfig",
+        "UpdateTable",
+        "UpdateTableReplicaAutoScaling",
+        "RequestServiceQuotaIncrease",
+        "PutFunctionConcurrency20171031",
+        "DeleteFunctionConcurrency20171031",
     ];
     if CAPACITY.contains(&event_name) {
         facts.insert("capacity_change".to_string());
@@ -419,13 +601,19 @@ fn has_public_principal(v: &Value) -> bool {
             if key == "principal" && principal_is_star(val) {
                 return true;
             }
-            if key == "uri" && val.as_str().is_some_and(|s| s.ends_with("/global/AllUsers") || s.ends_with("/global/AuthenticatedUsers")) {
+            if key == "uri"
+                && val.as_str().is_some_and(|s| {
+                    s.ends_with("/global/AllUsers") || s.ends_with("/global/AuthenticatedUsers")
+                })
+            {
                 return true;
             }
             has_public_principal(val)
         }),
         Value::Array(a) => a.iter().any(has_public_principal),
-        Value::String(s) if s.len() > 2 && (s.trim_start().starts_with('{') || s.contains("%7B")) => {
+        Value::String(s)
+            if s.len() > 2 && (s.trim_start().starts_with('{') || s.contains("%7B")) =>
+        {
             parse_embedded_json(s).is_some_and(|inner| has_public_principal(&inner))
         }
         _ => false,
@@ -443,7 +631,9 @@ fn principal_is_star(v: &Value) -> bool {
 
 /// Policy documents in CloudTrail are JSON strings, sometimes URL-encoded.
 fn parse_embedded_json(s: &str) -> Option<Value> {
-    serde_json::from_str(s).ok().or_else(|| serde_json::from_str(&percent_decode(s)).ok())
+    serde_json::from_str(s)
+        .ok()
+        .or_else(|| serde_json::from_str(&percent_decode(s)).ok())
 }
 
 fn percent_decode(s: &str) -> String {
@@ -451,12 +641,15 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            if let (Some(h), Some(l)) = (bytes.get(i + 1).and_then(|c| hex(*c)), bytes.get(i + 2).and_then(|c| hex(*c))) {
-                out.push(h * 16 + l);
-                i += 3;
-                continue;
-            }
+        if b == b'%'
+            && let (Some(h), Some(l)) = (
+                bytes.get(i + 1).and_then(|c| hex(*c)),
+                bytes.get(i + 2).and_then(|c| hex(*c)),
+            )
+        {
+            out.push(h * 16 + l);
+            i += 3;
+            continue;
         }
         out.push(if b == b'+' { b' ' } else { b });
         i += 1;
@@ -469,25 +662,36 @@ fn hex(c: u8) -> Option<u8> {
 }
 
 fn grants_admin(v: &Value) -> bool {
-    if let Some(arn) = v.get("policyArn").and_then(Value::as_str) {
-        if arn.ends_with(":policy/AdministratorAccess") || arn.ends_with(":policy/IAMFullAccess") {
-            return true;
-        }
+    if let Some(arn) = v.get("policyArn").and_then(Value::as_str)
+        && (arn.ends_with(":policy/AdministratorAccess") || arn.ends_with(":policy/IAMFullAccess"))
+    {
+        return true;
     }
-    statements(v).iter().any(|st| is_allow(st) && any_str(st.get("Action"), |a| a == "*") && any_str(st.get("Resource"), |r| r == "*"))
+    statements(v).iter().any(|st| {
+        is_allow(st)
+            && any_str(st.get("Action"), |a| a == "*")
+            && any_str(st.get("Resource"), |r| r == "*")
+    })
 }
 
 fn mentions_bedrock_allow(v: &Value) -> bool {
-    if let Some(arn) = v.get("policyArn").and_then(Value::as_str) {
-        if arn.contains("Bedrock") {
-            return true;
-        }
+    if let Some(arn) = v.get("policyArn").and_then(Value::as_str)
+        && arn.contains("Bedrock")
+    {
+        return true;
     }
-    statements(v).iter().any(|st| is_allow(st) && any_str(st.get("Action"), |a| a.to_ascii_lowercase().starts_with("bedrock:")))
+    statements(v).iter().any(|st| {
+        is_allow(st)
+            && any_str(st.get("Action"), |a| {
+                a.to_ascii_lowercase().starts_with("bedrock:")
+            })
+    })
 }
 
 fn is_allow(st: &Value) -> bool {
-    st.get("Effect").and_then(Value::as_str).is_some_and(|e| e.eq_ignore_ascii_case("allow"))
+    st.get("Effect")
+        .and_then(Value::as_str)
+        .is_some_and(|e| e.eq_ignore_ascii_case("allow"))
 }
 
 fn any_str(v: Option<&Value>, f: impl Fn(&str) -> bool) -> bool {
@@ -538,18 +742,28 @@ fn excludes_management_events(p: &Value) -> bool {
     let basic = p
         .get("eventSelectors")
         .and_then(Value::as_array)
-        .is_some_and(|sels| !sels.is_empty() && sels.iter().all(|s| s.get("includeManagementEvents").and_then(Value::as_bool) == Some(false)));
-    let advanced = p.get("advancedEventSelectors").and_then(Value::as_array).is_some_and(|sels| {
-        !sels.is_empty()
-            && !sels.iter().any(|sel| {
-                sel.get("fieldSelectors").and_then(Value::as_array).is_some_and(|fs| {
-                    fs.iter().any(|f| {
-                        f.get("field").and_then(Value::as_str) == Some("eventCategory")
-                            && any_str(f.get("equals"), |e| e == "Management")
-                    })
+        .is_some_and(|sels| {
+            !sels.is_empty()
+                && sels.iter().all(|s| {
+                    s.get("includeManagementEvents").and_then(Value::as_bool) == Some(false)
                 })
-            })
-    });
+        });
+    let advanced = p
+        .get("advancedEventSelectors")
+        .and_then(Value::as_array)
+        .is_some_and(|sels| {
+            !sels.is_empty()
+                && !sels.iter().any(|sel| {
+                    sel.get("fieldSelectors")
+                        .and_then(Value::as_array)
+                        .is_some_and(|fs| {
+                            fs.iter().any(|f| {
+                                f.get("field").and_then(Value::as_str) == Some("eventCategory")
+                                    && any_str(f.get("equals"), |e| e == "Management")
+                            })
+                        })
+                })
+        });
     basic || advanced
 }
 
@@ -579,11 +793,16 @@ pub(crate) fn describe_keys(map: &Map<String, Value>) -> String {
         return "an empty object".into();
     }
     let keys: Vec<&str> = map.keys().take(8).map(String::as_str).collect();
-    let more = if map.len() > 8 { format!(" and {} more", map.len() - 8) } else { String::new() };
+    let more = if map.len() > 8 {
+        format!(" and {} more", map.len() - 8)
+    } else {
+        String::new()
+    };
     format!("an object with keys {}{more}", keys.join(", "))
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
     use serde_json::json;
@@ -610,28 +829,53 @@ mod tests {
         assert!(!text.contains("secret prompt"));
         assert!(!text.contains("the answer"));
         assert_eq!(c.request.get("modelId"), Some(&json!("anthropic.claude")));
-        assert!(c.read_only, "InvokeModel without readOnly is treated as read-only");
+        assert!(
+            c.read_only,
+            "InvokeModel without readOnly is treated as read-only"
+        );
     }
 
     #[test]
     fn detach_role_policy_removes_a_permission_and_names_its_resources() {
-        let c = parse_record(&record("DetachRolePolicy", json!({"roleName": "tool-role", "policyArn": "arn:aws:iam::1:policy/p"}))).expect("parses");
+        let c = parse_record(&record(
+            "DetachRolePolicy",
+            json!({"roleName": "tool-role", "policyArn": "arn:aws:iam::1:policy/p"}),
+        ))
+        .expect("parses");
         assert!(c.facts.contains("removes_permission"));
-        assert_eq!(c.resources, vec!["arn:aws:iam::1:policy/p".to_string(), "tool-role".to_string()]);
+        assert_eq!(
+            c.resources,
+            vec![
+                "arn:aws:iam::1:policy/p".to_string(),
+                "tool-role".to_string()
+            ]
+        );
         assert_eq!(c.actor.name, "dana");
     }
 
     #[test]
     fn public_principal_is_found_in_a_policy_string() {
         let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"s3:GetObject","Resource":"arn:aws:s3:::b/*"}]}"#;
-        let c = parse_record(&record("PutBucketPolicy", json!({"bucketName": "b", "bucketPolicy": policy}))).expect("parses");
+        let c = parse_record(&record(
+            "PutBucketPolicy",
+            json!({"bucketName": "b", "bucketPolicy": policy}),
+        ))
+        .expect("parses");
         assert!(c.facts.contains("public_principal"));
-        assert!(!serde_json::to_string(&c.request).expect("json").contains("Statement"));
+        assert!(
+            !serde_json::to_string(&c.request)
+                .expect("json")
+                .contains("Statement")
+        );
     }
 
     #[test]
     fn administrator_access_is_an_admin_policy() {
-        let c = parse_record(&record("AttachRolePolicy", json!({"roleName": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}))).expect("parses");
+        let c = parse_record(&record(
+            "AttachRolePolicy",
+            json!({"roleName": "r", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        ))
+        .expect("parses");
         assert!(c.facts.contains("admin_policy"));
     }
 
@@ -639,15 +883,25 @@ mod tests {
     fn event_selectors_without_management_events_are_flagged() {
         let c = parse_record(&record("PutEventSelectors", json!({"trailName": "t", "eventSelectors": [{"includeManagementEvents": false, "readWriteType": "All"}]}))).expect("parses");
         assert!(c.facts.contains("management_events_excluded"));
-        let c = parse_record(&record("PutEventSelectors", json!({"trailName": "t", "eventSelectors": [{"includeManagementEvents": true}]}))).expect("parses");
+        let c = parse_record(&record(
+            "PutEventSelectors",
+            json!({"trailName": "t", "eventSelectors": [{"includeManagementEvents": true}]}),
+        ))
+        .expect("parses");
         assert!(!c.facts.contains("management_events_excluded"));
     }
 
     #[test]
     fn insights_events_and_records_without_a_name_are_refused_with_the_reason() {
-        let err = parse_record(&json!({"eventType": "AwsCloudTrailInsight", "eventTime": "2019-11-14T00:51:00Z"})).expect_err("refused");
+        let err = parse_record(
+            &json!({"eventType": "AwsCloudTrailInsight", "eventTime": "2019-11-14T00:51:00Z"}),
+        )
+        .expect_err("refused");
         assert!(err.0.contains("Insights"));
-        let err = parse_record(&json!({"eventSource": "iam.amazonaws.com", "eventTime": "2019-11-14T00:51:00Z"})).expect_err("refused");
+        let err = parse_record(
+            &json!({"eventSource": "iam.amazonaws.com", "eventTime": "2019-11-14T00:51:00Z"}),
+        )
+        .expect_err("refused");
         assert_eq!(err.0, "missing eventName");
     }
 
@@ -671,7 +925,13 @@ mod tests {
 
     #[test]
     fn times_in_every_published_format_parse() {
-        for s in ["2024-07-31T13:06:24Z", "2021-11-18T09:41:02-08:00", "2025-01-21 17:39:10.000000000", "2019-10-02T17:04:40.989+0000", "1453844532.0"] {
+        for s in [
+            "2024-07-31T13:06:24Z",
+            "2021-11-18T09:41:02-08:00",
+            "2025-01-21 17:39:10.000000000",
+            "2019-10-02T17:04:40.989+0000",
+            "1453844532.0",
+        ] {
             assert!(parse_time(s).is_some(), "{s}");
         }
         // Published with stray spaces (aws-lambda-rust-runtime fixtures); chrono reads them.

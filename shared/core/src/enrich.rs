@@ -61,13 +61,19 @@ pub const CLOUDTRAIL_LAG: Duration = Duration::minutes(15);
 
 /// How far back to look, ending at the alarm's state change.
 pub fn window_for(alert_time: DateTime<Utc>, lookback: Duration) -> Window {
-    Window { start: alert_time - lookback, end: alert_time }
+    Window {
+        start: alert_time - lookback,
+        end: alert_time,
+    }
 }
 
 /// CloudTrail event sources worth searching for an alert (SPEC §3): always IAM and Bedrock,
 /// plus the services implied by the alarm's namespace or the call's own source.
 pub fn sources_for(alert: &Alert) -> Vec<String> {
-    let mut out = vec!["iam.amazonaws.com".to_string(), "bedrock.amazonaws.com".to_string()];
+    let mut out = vec![
+        "iam.amazonaws.com".to_string(),
+        "bedrock.amazonaws.com".to_string(),
+    ];
     let mut add = |s: &str| {
         if !out.iter().any(|o| o == s) {
             out.push(s.to_string());
@@ -112,9 +118,24 @@ pub fn namespace_source(namespace: &str) -> Option<&'static str> {
 
 /// Dimensions that name the resource an alarm is about.
 const RESOURCE_DIMENSIONS: &[&str] = &[
-    "FunctionName", "ModelId", "GuardrailArn", "GuardrailId", "TableName", "BucketName", "QueueName",
-    "TopicName", "StateMachineArn", "ApiName", "InstanceId", "KnowledgeBaseId", "AgentId", "AgentAliasArn",
-    "EndpointName", "ClusterName", "ServiceName", "Resource",
+    "FunctionName",
+    "ModelId",
+    "GuardrailArn",
+    "GuardrailId",
+    "TableName",
+    "BucketName",
+    "QueueName",
+    "TopicName",
+    "StateMachineArn",
+    "ApiName",
+    "InstanceId",
+    "KnowledgeBaseId",
+    "AgentId",
+    "AgentAliasArn",
+    "EndpointName",
+    "ClusterName",
+    "ServiceName",
+    "Resource",
 ];
 
 /// A thing an alert is about, with the words to name it.
@@ -129,7 +150,10 @@ fn subjects(alert: &Alert) -> Vec<Subject> {
     let mut push = |value: &str, label: String| {
         let v = value.trim();
         if v.len() >= 3 && !out.iter().any(|s| s.value == v) {
-            out.push(Subject { value: v.to_string(), label });
+            out.push(Subject {
+                value: v.to_string(),
+                label,
+            });
         }
     };
     match &alert.body {
@@ -138,10 +162,10 @@ fn subjects(alert: &Alert) -> Vec<Subject> {
                 if RESOURCE_DIMENSIONS.contains(&k.as_str()) {
                     push(&v, format!("the alarm's {k}"));
                     // ARN dimensions (GuardrailArn) are referenced by id in API calls.
-                    if v.starts_with("arn:") {
-                        if let Some(last) = v.rsplit(['/', ':']).next() {
-                            push(last, format!("the alarm's {k}"));
-                        }
+                    if v.starts_with("arn:")
+                        && let Some(last) = v.rsplit(['/', ':']).next()
+                    {
+                        push(last, format!("the alarm's {k}"));
                     }
                 }
             }
@@ -184,18 +208,20 @@ fn refers_to(resource: &str, subject: &str) -> bool {
 fn roles_of(subjects: &[Subject], changes: &[Change]) -> BTreeSet<String> {
     let mut roles = BTreeSet::new();
     for c in changes {
-        if let (Some(session), Some(role)) = (&c.actor.session_name, &c.actor.role_arn) {
-            if subjects.iter().any(|s| &s.value == session) {
-                roles.insert(role.clone());
-            }
+        if let (Some(session), Some(role)) = (&c.actor.session_name, &c.actor.role_arn)
+            && subjects.iter().any(|s| &s.value == session)
+        {
+            roles.insert(role.clone());
         }
-        if c.event_name.starts_with("CreateFunction") || c.event_name.starts_with("UpdateFunctionConfiguration") {
+        if c.event_name.starts_with("CreateFunction")
+            || c.event_name.starts_with("UpdateFunctionConfiguration")
+        {
             let function = c.request.get("functionName").and_then(|v| v.as_str());
             let role = c.request.get("role").and_then(|v| v.as_str());
-            if let (Some(f), Some(r)) = (function, role) {
-                if subjects.iter().any(|s| refers_to(f, &s.value)) {
-                    roles.insert(r.to_string());
-                }
+            if let (Some(f), Some(r)) = (function, role)
+                && subjects.iter().any(|s| refers_to(f, &s.value))
+            {
+                roles.insert(r.to_string());
             }
         }
     }
@@ -203,7 +229,10 @@ fn roles_of(subjects: &[Subject], changes: &[Change]) -> BTreeSet<String> {
 }
 
 fn metric_names(alert: &Alert) -> Vec<&str> {
-    alert.alarm().map(|a| a.metrics.iter().map(|m| m.name.as_str()).collect()).unwrap_or_default()
+    alert
+        .alarm()
+        .map(|a| a.metrics.iter().map(|m| m.name.as_str()).collect())
+        .unwrap_or_default()
 }
 
 fn is_throttle_metric(name: &str) -> bool {
@@ -211,7 +240,11 @@ fn is_throttle_metric(name: &str) -> bool {
 }
 
 fn is_error_metric(name: &str) -> bool {
-    name.contains("Error") || name.contains("5xx") || name.contains("5XX") || name.contains("Fault") || name.contains("AccessDenied")
+    name.contains("Error")
+        || name.contains("5xx")
+        || name.contains("5XX")
+        || name.contains("Fault")
+        || name.contains("AccessDenied")
 }
 
 fn is_guardrail_event(event_name: &str) -> bool {
@@ -219,7 +252,10 @@ fn is_guardrail_event(event_name: &str) -> bool {
 }
 
 fn is_permission_event(c: &Change) -> bool {
-    c.service() == "iam" || c.facts.contains("removes_permission") || c.event_name.contains("Permission") || c.event_name.contains("Policy")
+    c.service() == "iam"
+        || c.facts.contains("removes_permission")
+        || c.event_name.contains("Permission")
+        || c.event_name.contains("Policy")
 }
 
 /// Correlate an alert with its context: rank the effective writes before it by relevance
@@ -230,24 +266,44 @@ pub fn correlate(alert: &Alert, ctx: &Context, max_causes: usize) -> Correlation
     let resource_roles = roles_of(&subjects, &ctx.changes);
     let role_names: Vec<&str> = resource_roles.iter().map(|r| last_segment(r)).collect();
     let sources = sources_for(alert);
-    let implied: Vec<&str> = sources.iter().map(String::as_str).filter(|s| *s != "iam.amazonaws.com").collect();
+    let implied: Vec<&str> = sources
+        .iter()
+        .map(String::as_str)
+        .filter(|s| *s != "iam.amazonaws.com")
+        .collect();
     let metrics = metric_names(alert);
     let throttle_alarm = metrics.iter().any(|m| is_throttle_metric(m));
     let error_alarm = metrics.iter().any(|m| is_error_metric(m));
-    let guardrail_alarm = alert.alarm().and_then(|a| a.namespace()).is_some_and(|n| n == "AWS/Bedrock/Guardrails");
+    let guardrail_alarm = alert
+        .alarm()
+        .and_then(|a| a.namespace())
+        .is_some_and(|n| n == "AWS/Bedrock/Guardrails");
     let own_id = alert.api_call().map(|c| c.event_id.as_str());
-    let lookback = ctx.window.map(|w| w.end - w.start).unwrap_or(Duration::minutes(DEFAULT_LOOKBACK_MINUTES));
+    let lookback = ctx
+        .window
+        .map(|w| w.end - w.start)
+        .unwrap_or(Duration::minutes(DEFAULT_LOOKBACK_MINUTES));
     let window_start = ctx.window.map(|w| w.start).unwrap_or(alert.time - lookback);
 
-    let mut correlation = Correlation { resource_roles: resource_roles.clone(), ..Correlation::default() };
+    let mut correlation = Correlation {
+        resource_roles: resource_roles.clone(),
+        ..Correlation::default()
+    };
 
     // Denied calls made by the alarm's resource (its function session or its role).
     for c in &ctx.changes {
         if !c.is_denied() || c.time < window_start {
             continue;
         }
-        let by_resource = c.actor.session_name.as_deref().is_some_and(|s| subjects.iter().any(|x| x.value == s))
-            || c.actor.role_arn.as_deref().is_some_and(|r| resource_roles.contains(r));
+        let by_resource = c
+            .actor
+            .session_name
+            .as_deref()
+            .is_some_and(|s| subjects.iter().any(|x| x.value == s))
+            || c.actor
+                .role_arn
+                .as_deref()
+                .is_some_and(|r| resource_roles.contains(r));
         if by_resource {
             correlation.denied.push(c.clone());
         }
@@ -259,22 +315,39 @@ pub fn correlate(alert: &Alert, ctx: &Context, max_causes: usize) -> Correlation
     let mut scored: Vec<ProbableCause> = Vec::new();
     let mut unrelated = 0usize;
     for c in &ctx.changes {
-        if !c.is_effective_write() || Some(c.event_id.as_str()) == own_id || c.time > alert.time || c.time < window_start {
+        if !c.is_effective_write()
+            || Some(c.event_id.as_str()) == own_id
+            || c.time > alert.time
+            || c.time < window_start
+        {
             continue;
         }
         let mut score: u32 = 0;
         let mut relations: Vec<String> = Vec::new();
-        if let Some(s) = subjects.iter().find(|s| c.resources.iter().any(|r| refers_to(r, &s.value))) {
+        if let Some(s) = subjects
+            .iter()
+            .find(|s| c.resources.iter().any(|r| refers_to(r, &s.value)))
+        {
             score += 50;
             relations.push(format!("{} is {}", s.value, s.label));
-            correlation.facts.insert("recent_change_on_resource".to_string());
+            correlation
+                .facts
+                .insert("recent_change_on_resource".to_string());
         }
-        if let Some(role) = role_names.iter().find(|role| c.resources.iter().any(|r| refers_to(r, role))) {
+        if let Some(role) = role_names
+            .iter()
+            .find(|role| c.resources.iter().any(|r| refers_to(r, role)))
+        {
             score += 45;
-            let who = subjects.first().map(|s| s.value.as_str()).unwrap_or("the resource");
+            let who = subjects
+                .first()
+                .map(|s| s.value.as_str())
+                .unwrap_or("the resource");
             relations.push(format!("{role} is the role {who} runs as"));
             if c.facts.contains("removes_permission") {
-                correlation.facts.insert("permission_removed_on_resource_role".to_string());
+                correlation
+                    .facts
+                    .insert("permission_removed_on_resource_role".to_string());
                 relations.push("it removed a permission".to_string());
             }
         }
@@ -287,7 +360,9 @@ pub fn correlate(alert: &Alert, ctx: &Context, max_causes: usize) -> Correlation
         }
         if guardrail_alarm && is_guardrail_event(&c.event_name) {
             score += 15;
-            relations.push("a guardrail change, and the alarm is about guardrail interventions".to_string());
+            relations.push(
+                "a guardrail change, and the alarm is about guardrail interventions".to_string(),
+            );
         }
         if implied.contains(&c.event_source.as_str()) {
             score += 20;
@@ -303,7 +378,12 @@ pub fn correlate(alert: &Alert, ctx: &Context, max_causes: usize) -> Correlation
         let recency = recency_points(age, lookback);
         score += recency;
         let what = describe_change(c);
-        let reason = format!("{what}; {}; changed {} before the {}", relations.join("; "), human_age(age), alert_noun(alert));
+        let reason = format!(
+            "{what}; {}; changed {} before the {}",
+            relations.join("; "),
+            human_age(age),
+            alert_noun(alert)
+        );
         scored.push(ProbableCause {
             event_id: c.event_id.clone(),
             event_name: c.event_name.clone(),
@@ -315,11 +395,20 @@ pub fn correlate(alert: &Alert, ctx: &Context, max_causes: usize) -> Correlation
             reason,
             score,
             resources: c.resources.clone(),
-            console_link: c.region.as_deref().or(alert.region.as_deref()).map(|r| cloudtrail_event_link(r, &c.event_id)),
+            console_link: c
+                .region
+                .as_deref()
+                .or(alert.region.as_deref())
+                .map(|r| cloudtrail_event_link(r, &c.event_id)),
         });
     }
     // Highest score first; among equals the more recent; event id last for a stable order.
-    scored.sort_by(|a, b| b.score.cmp(&a.score).then(b.time.cmp(&a.time)).then(a.event_id.cmp(&b.event_id)));
+    scored.sort_by(|a, b| {
+        b.score
+            .cmp(&a.score)
+            .then(b.time.cmp(&a.time))
+            .then(a.event_id.cmp(&b.event_id))
+    });
     let total = scored.len();
     scored.truncate(max_causes);
     correlation.causes = scored;
@@ -328,7 +417,14 @@ pub fn correlate(alert: &Alert, ctx: &Context, max_causes: usize) -> Correlation
     correlation
 }
 
-fn notes(alert: &Alert, ctx: &Context, corr: &Correlation, total: usize, unrelated: usize, lookback: Duration) -> Vec<String> {
+fn notes(
+    alert: &Alert,
+    ctx: &Context,
+    corr: &Correlation,
+    total: usize,
+    unrelated: usize,
+    lookback: Duration,
+) -> Vec<String> {
     let mut notes = Vec::new();
     for m in &ctx.missing {
         notes.push(format!("Context missing from {}: {}", m.source, m.reason));
@@ -336,24 +432,35 @@ fn notes(alert: &Alert, ctx: &Context, corr: &Correlation, total: usize, unrelat
     match (ctx.window, alert.alarm().is_some()) {
         (None, _) => notes.push("CloudTrail context was not searched.".to_string()),
         (Some(_), true) if corr.causes.is_empty() => {
-            let near = ctx.looked_up_at.is_some_and(|t| t - alert.time < CLOUDTRAIL_LAG);
+            let near = ctx
+                .looked_up_at
+                .is_some_and(|t| t - alert.time < CLOUDTRAIL_LAG);
             if near {
                 notes.push("No change found yet (CloudTrail can lag up to ~15 min).".to_string());
             } else {
                 notes.push(format!(
                     "No related change found in the {} min before the alarm (searched {}).",
                     lookback.num_minutes(),
-                    if ctx.sources.is_empty() { "the supplied trail".to_string() } else { ctx.sources.join(", ") }
+                    if ctx.sources.is_empty() {
+                        "the supplied trail".to_string()
+                    } else {
+                        ctx.sources.join(", ")
+                    }
                 ));
             }
         }
         _ => {}
     }
     if total > corr.causes.len() {
-        notes.push(format!("{} more related change(s) not shown.", total - corr.causes.len()));
+        notes.push(format!(
+            "{} more related change(s) not shown.",
+            total - corr.causes.len()
+        ));
     }
     if unrelated > 0 {
-        notes.push(format!("{unrelated} other write call(s) in the window look unrelated."));
+        notes.push(format!(
+            "{unrelated} other write call(s) in the window look unrelated."
+        ));
     }
     if let Some(first) = corr.denied.iter().min_by_key(|c| c.time) {
         notes.push(format!(
@@ -397,23 +504,47 @@ pub fn human_age(age: Duration) -> String {
 
 /// "DetachRolePolicy on agent-tool-role (policy/x) by dana".
 fn describe_change(c: &Change) -> String {
-    let on = c.resources.iter().map(|r| last_segment(r).to_string()).collect::<Vec<_>>();
-    let target = if on.is_empty() { String::new() } else { format!(" on {}", on.join(", ")) };
+    let on = c
+        .resources
+        .iter()
+        .map(|r| last_segment(r).to_string())
+        .collect::<Vec<_>>();
+    let target = if on.is_empty() {
+        String::new()
+    } else {
+        format!(" on {}", on.join(", "))
+    };
     format!("{} by {}{target}", c.event_name, c.actor.name)
 }
 
 /// The CloudTrail console page of one event.
 pub fn cloudtrail_event_link(region: &str, event_id: &str) -> String {
-    format!("https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{event_id}")
+    format!(
+        "https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{event_id}"
+    )
 }
 
 impl Context {
     /// A context read from saved CloudTrail data: keeps the changes inside
     /// `[window.start, looked_up_at]` (later calls cannot be known at lookup time).
-    pub fn from_changes(window: Window, looked_up_at: DateTime<Utc>, changes: Vec<Change>, sources: Vec<String>) -> Self {
-        let mut changes: Vec<Change> = changes.into_iter().filter(|c| c.time >= window.start && c.time <= looked_up_at.max(window.end)).collect();
+    pub fn from_changes(
+        window: Window,
+        looked_up_at: DateTime<Utc>,
+        changes: Vec<Change>,
+        sources: Vec<String>,
+    ) -> Self {
+        let mut changes: Vec<Change> = changes
+            .into_iter()
+            .filter(|c| c.time >= window.start && c.time <= looked_up_at.max(window.end))
+            .collect();
         changes.sort_by(|a, b| a.time.cmp(&b.time).then(a.event_id.cmp(&b.event_id)));
         changes.dedup_by(|a, b| a.event_id == b.event_id);
-        Self { window: Some(window), looked_up_at: Some(looked_up_at), changes, sources, missing: Vec::new() }
+        Self {
+            window: Some(window),
+            looked_up_at: Some(looked_up_at),
+            changes,
+            sources,
+            missing: Vec::new(),
+        }
     }
 }

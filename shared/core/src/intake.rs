@@ -20,7 +20,10 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::cloudtrail::{self, describe_keys, json_type, parse_time, preview};
-use crate::model::{Alarm, AlarmState, AlarmType, Alert, AlertBody, ConfigChange, ConfigChangeKind, InputFamily, MetricRef};
+use crate::model::{
+    Alarm, AlarmState, AlarmType, Alert, AlertBody, ConfigChange, ConfigChangeKind, InputFamily,
+    MetricRef,
+};
 
 /// Why an input was refused. `code` is stable (for metrics and the dead-letter record);
 /// `received` says what arrived, `reason` why it cannot be used.
@@ -60,7 +63,11 @@ impl RefusalCode {
 
 impl IntakeError {
     fn new(code: RefusalCode, received: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self { code, received: received.into(), reason: reason.into() }
+        Self {
+            code,
+            received: received.into(),
+            reason: reason.into(),
+        }
     }
 }
 
@@ -69,15 +76,27 @@ impl IntakeError {
 /// record) so nothing is half-processed.
 pub fn parse(bytes: &[u8]) -> Result<Vec<Alert>, IntakeError> {
     let text = std::str::from_utf8(bytes).map_err(|e| {
-        IntakeError::new(RefusalCode::NotJson, format!("{} bytes", bytes.len()), format!("not UTF-8 text ({e})"))
+        IntakeError::new(
+            RefusalCode::NotJson,
+            format!("{} bytes", bytes.len()),
+            format!("not UTF-8 text ({e})"),
+        )
     })?;
     if text.trim().is_empty() {
-        return Err(IntakeError::new(RefusalCode::NotJson, "an empty input", "expected a JSON event"));
+        return Err(IntakeError::new(
+            RefusalCode::NotJson,
+            "an empty input",
+            "expected a JSON event",
+        ));
     }
     let value: Value = serde_json::from_str(text).map_err(|e| {
         IntakeError::new(
             RefusalCode::NotJson,
-            format!("{} bytes starting {:?}", text.len(), preview(text.trim_start(), 60)),
+            format!(
+                "{} bytes starting {:?}",
+                text.len(),
+                preview(text.trim_start(), 60)
+            ),
             format!("not valid JSON: {e}"),
         )
     })?;
@@ -109,10 +128,15 @@ pub fn parse_value(value: &Value) -> Result<Vec<Alert>, IntakeError> {
     if map.contains_key("AlarmName") {
         return parse_classic_alarm(map, None).map(|a| vec![a]);
     }
-    if map.contains_key("eventName") || (map.contains_key("eventVersion") && map.contains_key("eventSource")) {
+    if map.contains_key("eventName")
+        || (map.contains_key("eventVersion") && map.contains_key("eventSource"))
+    {
         return parse_cloudtrail_record(value, None).map(|a| vec![a]);
     }
-    if map.contains_key("messageType") || map.contains_key("configurationItem") || map.contains_key("configRuleName") {
+    if map.contains_key("messageType")
+        || map.contains_key("configurationItem")
+        || map.contains_key("configRuleName")
+    {
         return parse_config(map, None, None).map(|a| vec![a]);
     }
     if map.contains_key("Events") {
@@ -131,12 +155,25 @@ pub fn parse_value(value: &Value) -> Result<Vec<Alert>, IntakeError> {
 
 fn parse_records(records: &Value) -> Result<Vec<Alert>, IntakeError> {
     let Value::Array(items) = records else {
-        return Err(IntakeError::new(RefusalCode::Invalid, "an object with 'Records'", format!("Records is a JSON {}, expected an array", json_type(records))));
+        return Err(IntakeError::new(
+            RefusalCode::Invalid,
+            "an object with 'Records'",
+            format!(
+                "Records is a JSON {}, expected an array",
+                json_type(records)
+            ),
+        ));
     };
     if items.is_empty() {
-        return Err(IntakeError::new(RefusalCode::Invalid, "an object with an empty 'Records' array", "no records to process"));
+        return Err(IntakeError::new(
+            RefusalCode::Invalid,
+            "an object with an empty 'Records' array",
+            "no records to process",
+        ));
     }
-    let is_sns = items.iter().any(|r| r.get("Sns").is_some() || r.get("EventSource").and_then(Value::as_str) == Some("aws:sns"));
+    let is_sns = items.iter().any(|r| {
+        r.get("Sns").is_some() || r.get("EventSource").and_then(Value::as_str) == Some("aws:sns")
+    });
     if is_sns {
         let event: SnsEvent = typed(records_wrapper(records), "SNS event")?;
         let mut alerts = Vec::with_capacity(event.records.len());
@@ -147,7 +184,10 @@ fn parse_records(records: &Value) -> Result<Vec<Alert>, IntakeError> {
             msg.insert("MessageId".into(), Value::String(sns.message_id.clone()));
             msg.insert("TopicArn".into(), Value::String(sns.topic_arn.clone()));
             msg.insert("Message".into(), Value::String(sns.message.clone()));
-            msg.insert("Timestamp".into(), Value::String(sns.timestamp.to_rfc3339()));
+            msg.insert(
+                "Timestamp".into(),
+                Value::String(sns.timestamp.to_rfc3339()),
+            );
             let alert = parse_sns_message(&msg, &format!("SNS record {i}"))?;
             alerts.push(alert);
         }
@@ -171,7 +211,11 @@ fn records_wrapper(records: &Value) -> Value {
 fn typed<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<T, IntakeError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        IntakeError::new(RefusalCode::Invalid, what.to_string(), format!("field {path}: {}", e.into_inner()))
+        IntakeError::new(
+            RefusalCode::Invalid,
+            what.to_string(),
+            format!("field {path}: {}", e.into_inner()),
+        )
     })
 }
 
@@ -179,17 +223,36 @@ fn typed<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<T, 
 
 fn parse_sns_message(msg: &Map<String, Value>, what: &str) -> Result<Alert, IntakeError> {
     let kind = msg.get("Type").and_then(Value::as_str).unwrap_or("");
-    let message_id = msg.get("MessageId").and_then(Value::as_str).unwrap_or("").to_string();
-    let received = if message_id.is_empty() { what.to_string() } else { format!("{what} (MessageId {message_id})") };
+    let message_id = msg
+        .get("MessageId")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let received = if message_id.is_empty() {
+        what.to_string()
+    } else {
+        format!("{what} (MessageId {message_id})")
+    };
     if kind == "SubscriptionConfirmation" || kind == "UnsubscribeConfirmation" {
         return Err(IntakeError::new(
             RefusalCode::Unsupported,
-            format!("SNS {kind} ({})", if message_id.is_empty() { what.to_string() } else { format!("MessageId {message_id}") }),
+            format!(
+                "SNS {kind} ({})",
+                if message_id.is_empty() {
+                    what.to_string()
+                } else {
+                    format!("MessageId {message_id}")
+                }
+            ),
             "not a notification; confirm the subscription with its SubscribeURL (Lambda subscriptions confirm themselves)",
         ));
     }
     if kind != "Notification" {
-        return Err(IntakeError::new(RefusalCode::Invalid, received, format!("SNS Type is {kind:?}, expected \"Notification\"")));
+        return Err(IntakeError::new(
+            RefusalCode::Invalid,
+            received,
+            format!("SNS Type is {kind:?}, expected \"Notification\""),
+        ));
     }
     let body = match msg.get("Message") {
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
@@ -197,28 +260,53 @@ fn parse_sns_message(msg: &Map<String, Value>, what: &str) -> Result<Alert, Inta
             Err(_) => {
                 return Err(IntakeError::new(
                     RefusalCode::Unsupported,
-                    format!("{received} whose Message is plain text {:?}", preview(s.trim(), 60)),
+                    format!(
+                        "{received} whose Message is plain text {:?}",
+                        preview(s.trim(), 60)
+                    ),
                     "the Message is not JSON, so it is not a CloudWatch alarm, EventBridge event or Config notification",
                 ));
             }
         },
         // The AWS Config docs show Message as an object; accept both.
         Some(v @ Value::Object(_)) => v.clone(),
-        Some(other) => return Err(IntakeError::new(RefusalCode::Invalid, received, format!("Message is a JSON {}, expected a string", json_type(other)))),
-        None => return Err(IntakeError::new(RefusalCode::Invalid, received, "missing Message")),
+        Some(other) => {
+            return Err(IntakeError::new(
+                RefusalCode::Invalid,
+                received,
+                format!("Message is a JSON {}, expected a string", json_type(other)),
+            ));
+        }
+        None => {
+            return Err(IntakeError::new(
+                RefusalCode::Invalid,
+                received,
+                "missing Message",
+            ));
+        }
     };
     let Value::Object(inner) = &body else {
-        return Err(IntakeError::new(RefusalCode::Unsupported, format!("{received} whose Message is a JSON {}", json_type(&body)), "expected a JSON object in Message"));
+        return Err(IntakeError::new(
+            RefusalCode::Unsupported,
+            format!("{received} whose Message is a JSON {}", json_type(&body)),
+            "expected a JSON object in Message",
+        ));
     };
     let sns_id = Some(message_id.as_str()).filter(|s| !s.is_empty());
     if inner.contains_key("AlarmName") {
         return parse_classic_alarm(inner, sns_id);
     }
-    if inner.contains_key("messageType") || inner.contains_key("configurationItem") || inner.contains_key("configRuleName") {
+    if inner.contains_key("messageType")
+        || inner.contains_key("configurationItem")
+        || inner.contains_key("configRuleName")
+    {
         return parse_config(inner, sns_id, None);
     }
     if inner.contains_key("detail-type") {
-        let mut alert = parse_eventbridge(&body).map_err(|e| IntakeError { received: format!("{received} carrying {}", e.received), ..e })?;
+        let mut alert = parse_eventbridge(&body).map_err(|e| IntakeError {
+            received: format!("{received} carrying {}", e.received),
+            ..e
+        })?;
         if let Some(id) = sns_id {
             alert.id = id.to_string();
         }
@@ -233,20 +321,54 @@ fn parse_sns_message(msg: &Map<String, Value>, what: &str) -> Result<Alert, Inta
 
 /// The classic alarm notification CloudWatch publishes to SNS.
 fn parse_classic_alarm(m: &Map<String, Value>, sns_id: Option<&str>) -> Result<Alert, IntakeError> {
-    let name = m.get("AlarmName").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let name = m
+        .get("AlarmName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     let Some(name) = name else {
-        return Err(IntakeError::new(RefusalCode::Invalid, "a CloudWatch alarm notification", "AlarmName is missing or not a string"));
+        return Err(IntakeError::new(
+            RefusalCode::Invalid,
+            "a CloudWatch alarm notification",
+            "AlarmName is missing or not a string",
+        ));
     };
     let received = format!("alarm notification {name:?}");
     let state_text = m.get("NewStateValue").and_then(Value::as_str).unwrap_or("");
-    let state = AlarmState::parse(state_text)
-        .ok_or_else(|| IntakeError::new(RefusalCode::Invalid, received.clone(), format!("NewStateValue {state_text:?} is not OK, ALARM or INSUFFICIENT_DATA")))?;
-    let time_text = m.get("StateChangeTime").and_then(Value::as_str).unwrap_or("");
-    let time = parse_time(time_text)
-        .ok_or_else(|| IntakeError::new(RefusalCode::Invalid, received.clone(), format!("StateChangeTime {:?} is not a timestamp", preview(time_text, 40))))?;
-    let arn = m.get("AlarmArn").and_then(Value::as_str).map(str::to_string);
-    let region = arn.as_deref().and_then(arn_region).or_else(|| m.get("Region").and_then(Value::as_str).and_then(region_code_from_display_name));
-    let account = m.get("AWSAccountId").and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_u64().map(|n| n.to_string())));
+    let state = AlarmState::parse(state_text).ok_or_else(|| {
+        IntakeError::new(
+            RefusalCode::Invalid,
+            received.clone(),
+            format!("NewStateValue {state_text:?} is not OK, ALARM or INSUFFICIENT_DATA"),
+        )
+    })?;
+    let time_text = m
+        .get("StateChangeTime")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let time = parse_time(time_text).ok_or_else(|| {
+        IntakeError::new(
+            RefusalCode::Invalid,
+            received.clone(),
+            format!(
+                "StateChangeTime {:?} is not a timestamp",
+                preview(time_text, 40)
+            ),
+        )
+    })?;
+    let arn = m
+        .get("AlarmArn")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let region = arn.as_deref().and_then(arn_region).or_else(|| {
+        m.get("Region")
+            .and_then(Value::as_str)
+            .and_then(region_code_from_display_name)
+    });
+    let account = m.get("AWSAccountId").and_then(|v| {
+        v.as_str()
+            .map(str::to_string)
+            .or_else(|| v.as_u64().map(|n| n.to_string()))
+    });
 
     let mut metrics = Vec::new();
     let mut expression = None;
@@ -255,13 +377,23 @@ fn parse_classic_alarm(m: &Map<String, Value>, sns_id: Option<&str>) -> Result<A
     let trigger = m.get("Trigger");
     if let Some(Value::Object(t)) = trigger {
         threshold = t.get("Threshold").and_then(Value::as_f64);
-        comparison = t.get("ComparisonOperator").and_then(Value::as_str).map(str::to_string);
+        comparison = t
+            .get("ComparisonOperator")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if let Some(name) = t.get("MetricName").and_then(Value::as_str) {
             metrics.push(MetricRef {
-                namespace: t.get("Namespace").and_then(Value::as_str).map(str::to_string),
+                namespace: t
+                    .get("Namespace")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 name: name.to_string(),
                 dimensions: classic_dimensions(t.get("Dimensions")),
-                stat: t.get("Statistic").or_else(|| t.get("ExtendedStatistic")).and_then(Value::as_str).map(str::to_string),
+                stat: t
+                    .get("Statistic")
+                    .or_else(|| t.get("ExtendedStatistic"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 period: t.get("Period").and_then(Value::as_u64),
             });
         }
@@ -273,11 +405,19 @@ fn parse_classic_alarm(m: &Map<String, Value>, sns_id: Option<&str>) -> Result<A
                 }
                 if let Some(stat) = item.get("MetricStat") {
                     let metric = stat.get("Metric");
-                    if let Some(name) = metric.and_then(|x| x.get("MetricName")).and_then(Value::as_str) {
+                    if let Some(name) = metric
+                        .and_then(|x| x.get("MetricName"))
+                        .and_then(Value::as_str)
+                    {
                         metrics.push(MetricRef {
-                            namespace: metric.and_then(|x| x.get("Namespace")).and_then(Value::as_str).map(str::to_string),
+                            namespace: metric
+                                .and_then(|x| x.get("Namespace"))
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
                             name: name.to_string(),
-                            dimensions: classic_dimensions(metric.and_then(|x| x.get("Dimensions"))),
+                            dimensions: classic_dimensions(
+                                metric.and_then(|x| x.get("Dimensions")),
+                            ),
                             stat: stat.get("Stat").and_then(Value::as_str).map(str::to_string),
                             period: stat.get("Period").and_then(Value::as_u64),
                         });
@@ -286,10 +426,16 @@ fn parse_classic_alarm(m: &Map<String, Value>, sns_id: Option<&str>) -> Result<A
             }
         }
     }
-    let alarm_rule = m.get("AlarmRule").and_then(Value::as_str).map(str::to_string);
+    let alarm_rule = m
+        .get("AlarmRule")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let alarm_type = if alarm_rule.is_some() {
         AlarmType::Composite
-    } else if expression.as_deref().is_some_and(|e| e.contains("ANOMALY_DETECTION_BAND")) {
+    } else if expression
+        .as_deref()
+        .is_some_and(|e| e.contains("ANOMALY_DETECTION_BAND"))
+    {
         AlarmType::AnomalyDetection
     } else if expression.is_some() {
         AlarmType::MetricMath
@@ -297,7 +443,11 @@ fn parse_classic_alarm(m: &Map<String, Value>, sns_id: Option<&str>) -> Result<A
         AlarmType::Metric
     };
     let triggering_alarms = match m.get("TriggeringChildren") {
-        Some(Value::Array(children)) => children.iter().filter_map(|c| c.get("Arn").and_then(Value::as_str)).map(str::to_string).collect(),
+        Some(Value::Array(children)) => children
+            .iter()
+            .filter_map(|c| c.get("Arn").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect(),
         _ => Vec::new(),
     };
     let id = match sns_id {
@@ -313,11 +463,22 @@ fn parse_classic_alarm(m: &Map<String, Value>, sns_id: Option<&str>) -> Result<A
         body: AlertBody::Alarm(Alarm {
             name: name.to_string(),
             arn,
-            description: m.get("AlarmDescription").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
+            description: m
+                .get("AlarmDescription")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
             alarm_type,
             state,
-            previous_state: m.get("OldStateValue").and_then(Value::as_str).and_then(AlarmState::parse),
-            reason: m.get("NewStateReason").and_then(Value::as_str).unwrap_or("").to_string(),
+            previous_state: m
+                .get("OldStateValue")
+                .and_then(Value::as_str)
+                .and_then(AlarmState::parse),
+            reason: m
+                .get("NewStateReason")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
             metrics,
             expression,
             alarm_rule,
@@ -336,8 +497,14 @@ fn classic_dimensions(v: Option<&Value>) -> BTreeMap<String, String> {
     match v {
         Some(Value::Array(items)) => {
             for d in items {
-                let name = d.get("name").or_else(|| d.get("Name")).and_then(Value::as_str);
-                let value = d.get("value").or_else(|| d.get("Value")).and_then(Value::as_str);
+                let name = d
+                    .get("name")
+                    .or_else(|| d.get("Name"))
+                    .and_then(Value::as_str);
+                let value = d
+                    .get("value")
+                    .or_else(|| d.get("Value"))
+                    .and_then(Value::as_str);
                 if let (Some(n), Some(v)) = (name, value) {
                     out.insert(n.to_string(), v.to_string());
                 }
@@ -358,37 +525,89 @@ fn classic_dimensions(v: Option<&Value>) -> BTreeMap<String, String> {
 // ---------- CloudWatch alarm (direct and EventBridge) ----------
 
 fn parse_direct_alarm(value: &Value) -> Result<Alert, IntakeError> {
-    let name = value.get("alarmData").and_then(|d| d.get("alarmName")).and_then(Value::as_str).unwrap_or("?");
+    let name = value
+        .get("alarmData")
+        .and_then(|d| d.get("alarmName"))
+        .and_then(Value::as_str)
+        .unwrap_or("?");
     let what = format!("CloudWatch alarm action payload for {name:?}");
-    if let Some(source) = value.get("source").and_then(Value::as_str) {
-        if source != "aws.cloudwatch" {
-            return Err(IntakeError::new(RefusalCode::Invalid, what, format!("source is {source:?}, expected \"aws.cloudwatch\"")));
-        }
+    if let Some(source) = value.get("source").and_then(Value::as_str)
+        && source != "aws.cloudwatch"
+    {
+        return Err(IntakeError::new(
+            RefusalCode::Invalid,
+            what,
+            format!("source is {source:?}, expected \"aws.cloudwatch\""),
+        ));
     }
     let event: CloudWatchAlarm<Value, Value> = typed(value.clone(), &what)?;
     let arn = event.alarm_arn.as_deref().map(|a| a.trim().to_string());
-    let region = event.region.clone().or_else(|| arn.as_deref().and_then(arn_region));
-    let mut alert = alarm_alert(&event.alarm_data, InputFamily::AlarmDirect, arn, event.account_id.clone(), region, event.time, &what)?;
-    alert.id = format!("{}@{}", alert.alarm().and_then(|a| a.arn.clone()).unwrap_or_else(|| name.to_string()), alert.time.to_rfc3339());
+    let region = event
+        .region
+        .clone()
+        .or_else(|| arn.as_deref().and_then(arn_region));
+    let mut alert = alarm_alert(
+        &event.alarm_data,
+        InputFamily::AlarmDirect,
+        arn,
+        event.account_id.clone(),
+        region,
+        event.time,
+        &what,
+    )?;
+    alert.id = format!(
+        "{}@{}",
+        alert
+            .alarm()
+            .and_then(|a| a.arn.clone())
+            .unwrap_or_else(|| name.to_string()),
+        alert.time.to_rfc3339()
+    );
     Ok(alert)
 }
 
 fn parse_eventbridge(value: &Value) -> Result<Alert, IntakeError> {
-    let detail_type = value.get("detail-type").and_then(Value::as_str).unwrap_or("");
+    let detail_type = value
+        .get("detail-type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let source = value.get("source").and_then(Value::as_str).unwrap_or("");
     let what = format!("EventBridge event {detail_type:?} from {source:?}");
     match detail_type {
         "CloudWatch Alarm State Change" => {
             if value.get("detail").is_none() {
-                let hint = if value.get("alarmData").is_some() { " (the alarm is under 'alarmData', which only direct alarm actions use)" } else { "" };
-                return Err(IntakeError::new(RefusalCode::Invalid, what, format!("missing 'detail'{hint}")));
+                let hint = if value.get("alarmData").is_some() {
+                    " (the alarm is under 'alarmData', which only direct alarm actions use)"
+                } else {
+                    ""
+                };
+                return Err(IntakeError::new(
+                    RefusalCode::Invalid,
+                    what,
+                    format!("missing 'detail'{hint}"),
+                ));
             }
             let event: EventBridgeEvent<Value> = typed(value.clone(), &what)?;
-            let data: CloudWatchAlarmData<Value, Value> = typed(event.detail.clone(), &format!("{what} detail"))?;
-            let arn = event.resources.as_ref().and_then(|r| r.iter().find(|a| a.contains(":alarm:")).cloned());
-            let region = event.region.clone().or_else(|| arn.as_deref().and_then(arn_region));
+            let data: CloudWatchAlarmData<Value, Value> =
+                typed(event.detail.clone(), &format!("{what} detail"))?;
+            let arn = event
+                .resources
+                .as_ref()
+                .and_then(|r| r.iter().find(|a| a.contains(":alarm:")).cloned());
+            let region = event
+                .region
+                .clone()
+                .or_else(|| arn.as_deref().and_then(arn_region));
             let time = event.time.unwrap_or_default();
-            let mut alert = alarm_alert(&data, InputFamily::AlarmEventbridge, arn, event.account.clone(), region, time, &what)?;
+            let mut alert = alarm_alert(
+                &data,
+                InputFamily::AlarmEventbridge,
+                arn,
+                event.account.clone(),
+                region,
+                time,
+                &what,
+            )?;
             if let Some(id) = event.id.filter(|s| !s.is_empty()) {
                 alert.id = id;
             }
@@ -401,10 +620,21 @@ fn parse_eventbridge(value: &Value) -> Result<Alert, IntakeError> {
         )),
         dt if cloudtrail::is_cloudtrail_detail_type(dt) => {
             let Some(detail) = value.get("detail") else {
-                return Err(IntakeError::new(RefusalCode::Invalid, what, "missing 'detail'"));
+                return Err(IntakeError::new(
+                    RefusalCode::Invalid,
+                    what,
+                    "missing 'detail'",
+                ));
             };
-            let mut alert = parse_cloudtrail_record(detail, None).map_err(|e| IntakeError { received: what.clone(), ..e })?;
-            if let Some(id) = value.get("id").and_then(Value::as_str).filter(|s| !s.is_empty()) {
+            let mut alert = parse_cloudtrail_record(detail, None).map_err(|e| IntakeError {
+                received: what.clone(),
+                ..e
+            })?;
+            if let Some(id) = value
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+            {
                 alert.id = id.to_string();
             }
             alert.input = InputFamily::Cloudtrail;
@@ -412,16 +642,27 @@ fn parse_eventbridge(value: &Value) -> Result<Alert, IntakeError> {
         }
         "Config Rules Compliance Change" | "Config Configuration Item Change" => {
             let Some(Value::Object(detail)) = value.get("detail") else {
-                return Err(IntakeError::new(RefusalCode::Invalid, what, "missing or non-object 'detail'"));
+                return Err(IntakeError::new(
+                    RefusalCode::Invalid,
+                    what,
+                    "missing or non-object 'detail'",
+                ));
             };
             let id = value.get("id").and_then(Value::as_str);
             let mut alert = parse_config(detail, id, Some(value))?;
             if alert.account.is_none() {
-                alert.account = value.get("account").and_then(Value::as_str).map(str::to_string);
+                alert.account = value
+                    .get("account")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
             }
             Ok(alert)
         }
-        "" => Err(IntakeError::new(RefusalCode::Invalid, "an EventBridge-shaped event", "detail-type is empty or not a string")),
+        "" => Err(IntakeError::new(
+            RefusalCode::Invalid,
+            "an EventBridge-shaped event",
+            "detail-type is empty or not a string",
+        )),
         _ => Err(IntakeError::new(
             RefusalCode::Unsupported,
             what,
@@ -440,13 +681,26 @@ fn alarm_alert(
     what: &str,
 ) -> Result<Alert, IntakeError> {
     if data.alarm_name.trim().is_empty() {
-        return Err(IntakeError::new(RefusalCode::Invalid, what, "alarmName is missing or empty"));
+        return Err(IntakeError::new(
+            RefusalCode::Invalid,
+            what,
+            "alarmName is missing or empty",
+        ));
     }
     let Some(state) = &data.state else {
-        return Err(IntakeError::new(RefusalCode::Invalid, what, "missing state"));
+        return Err(IntakeError::new(
+            RefusalCode::Invalid,
+            what,
+            "missing state",
+        ));
     };
-    let state_value = state_from_serde(&state.value)
-        .ok_or_else(|| IntakeError::new(RefusalCode::Invalid, what, "state.value is not OK, ALARM or INSUFFICIENT_DATA"))?;
+    let state_value = state_from_serde(&state.value).ok_or_else(|| {
+        IntakeError::new(
+            RefusalCode::Invalid,
+            what,
+            "state.value is not OK, ALARM or INSUFFICIENT_DATA",
+        )
+    })?;
     let config = &data.configuration;
     let mut metrics = Vec::new();
     let mut expression = None;
@@ -454,7 +708,12 @@ fn alarm_alert(
         for item in items {
             if let Some(e) = item.get("expression").and_then(Value::as_str) {
                 // The returned expression is the alarm's; operands come as metricStat.
-                if item.get("returnData").and_then(Value::as_bool).unwrap_or(true) || expression.is_none() {
+                if item
+                    .get("returnData")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(true)
+                    || expression.is_none()
+                {
                     expression = Some(e.to_string());
                 }
             }
@@ -462,7 +721,10 @@ fn alarm_alert(
                 let metric = stat.get("metric");
                 if let Some(name) = metric.and_then(|m| m.get("name")).and_then(Value::as_str) {
                     metrics.push(MetricRef {
-                        namespace: metric.and_then(|m| m.get("namespace")).and_then(Value::as_str).map(str::to_string),
+                        namespace: metric
+                            .and_then(|m| m.get("namespace"))
+                            .and_then(Value::as_str)
+                            .map(str::to_string),
                         name: name.to_string(),
                         dimensions: classic_dimensions(metric.and_then(|m| m.get("dimensions"))),
                         stat: stat.get("stat").and_then(Value::as_str).map(str::to_string),
@@ -472,10 +734,16 @@ fn alarm_alert(
             }
         }
     }
-    let alarm_rule = config.get("alarmRule").and_then(Value::as_str).map(str::to_string);
+    let alarm_rule = config
+        .get("alarmRule")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     let alarm_type = if alarm_rule.is_some() {
         AlarmType::Composite
-    } else if expression.as_deref().is_some_and(|e| e.contains("ANOMALY_DETECTION_BAND")) {
+    } else if expression
+        .as_deref()
+        .is_some_and(|e| e.contains("ANOMALY_DETECTION_BAND"))
+    {
         AlarmType::AnomalyDetection
     } else if expression.is_some() {
         AlarmType::MetricMath
@@ -488,7 +756,10 @@ fn alarm_alert(
         Some(v @ Value::Object(_)) => Some(v.clone()),
         _ => None,
     };
-    let threshold = reason_data.as_ref().and_then(|r| r.get("threshold")).and_then(Value::as_f64);
+    let threshold = reason_data
+        .as_ref()
+        .and_then(|r| r.get("threshold"))
+        .and_then(Value::as_f64);
     let recent_datapoints = reason_data
         .as_ref()
         .and_then(|r| r.get("recentDatapoints"))
@@ -499,12 +770,25 @@ fn alarm_alert(
         .as_ref()
         .and_then(|r| r.get("triggeringAlarms"))
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|t| t.get("arn").and_then(Value::as_str)).map(str::to_string).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.get("arn").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
-    let time = if state.timestamp.timestamp() > 0 { state.timestamp } else { envelope_time };
+    let time = if state.timestamp.timestamp() > 0 {
+        state.timestamp
+    } else {
+        envelope_time
+    };
     let arn = arn.map(|a| a.split_whitespace().collect::<String>());
     Ok(Alert {
-        id: format!("{}@{}", arn.as_deref().unwrap_or(&data.alarm_name), time.to_rfc3339()),
+        id: format!(
+            "{}@{}",
+            arn.as_deref().unwrap_or(&data.alarm_name),
+            time.to_rfc3339()
+        ),
         input,
         account,
         region,
@@ -512,10 +796,17 @@ fn alarm_alert(
         body: AlertBody::Alarm(Alarm {
             name: data.alarm_name.clone(),
             arn,
-            description: config.get("description").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
+            description: config
+                .get("description")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string),
             alarm_type,
             state: state_value,
-            previous_state: data.previous_state.as_ref().and_then(|p| state_from_serde(&p.value)),
+            previous_state: data
+                .previous_state
+                .as_ref()
+                .and_then(|p| state_from_serde(&p.value)),
             reason: state.reason.clone(),
             metrics,
             expression,
@@ -530,18 +821,26 @@ fn alarm_alert(
 }
 
 fn state_from_serde<T: Serialize>(v: &T) -> Option<AlarmState> {
-    serde_json::to_value(v).ok().as_ref().and_then(Value::as_str).and_then(AlarmState::parse)
+    serde_json::to_value(v)
+        .ok()
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(AlarmState::parse)
 }
 
 // ---------- CloudTrail ----------
 
 fn parse_cloudtrail_record(record: &Value, index: Option<usize>) -> Result<Alert, IntakeError> {
-    let name = record.get("eventName").and_then(Value::as_str).unwrap_or("?");
+    let name = record
+        .get("eventName")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
     let received = match index {
         Some(i) => format!("CloudTrail record Records[{i}] ({name})"),
         None => format!("CloudTrail record ({name})"),
     };
-    let change = cloudtrail::parse_record(record).map_err(|e| IntakeError::new(RefusalCode::Invalid, received, e.0))?;
+    let change = cloudtrail::parse_record(record)
+        .map_err(|e| IntakeError::new(RefusalCode::Invalid, received, e.0))?;
     Ok(Alert {
         id: change.event_id.clone(),
         input: InputFamily::Cloudtrail,
@@ -554,22 +853,45 @@ fn parse_cloudtrail_record(record: &Value, index: Option<usize>) -> Result<Alert
 
 // ---------- AWS Config ----------
 
-fn parse_config(m: &Map<String, Value>, id: Option<&str>, envelope: Option<&Value>) -> Result<Alert, IntakeError> {
+fn parse_config(
+    m: &Map<String, Value>,
+    id: Option<&str>,
+    envelope: Option<&Value>,
+) -> Result<Alert, IntakeError> {
     let message_type = m.get("messageType").and_then(Value::as_str).unwrap_or("");
     let what = format!("AWS Config notification {message_type:?}");
-    let (change, time_text) = if message_type == "ComplianceChangeNotification" || m.contains_key("newEvaluationResult") {
+    let (change, time_text) = if message_type == "ComplianceChangeNotification"
+        || m.contains_key("newEvaluationResult")
+    {
         let new = m.get("newEvaluationResult");
         let old = m.get("oldEvaluationResult");
-        let qualifier = new.and_then(|n| n.get("evaluationResultIdentifier")).and_then(|i| i.get("evaluationResultQualifier"));
-        let pick = |k: &str| m.get(k).and_then(Value::as_str).or_else(|| qualifier.and_then(|q| q.get(k)).and_then(Value::as_str)).map(str::to_string);
-        let compliance = new.and_then(|n| n.get("complianceType")).and_then(Value::as_str).map(str::to_string);
+        let qualifier = new
+            .and_then(|n| n.get("evaluationResultIdentifier"))
+            .and_then(|i| i.get("evaluationResultQualifier"));
+        let pick = |k: &str| {
+            m.get(k)
+                .and_then(Value::as_str)
+                .or_else(|| qualifier.and_then(|q| q.get(k)).and_then(Value::as_str))
+                .map(str::to_string)
+        };
+        let compliance = new
+            .and_then(|n| n.get("complianceType"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
         if compliance.is_none() {
-            return Err(IntakeError::new(RefusalCode::Invalid, what, "missing newEvaluationResult.complianceType"));
+            return Err(IntakeError::new(
+                RefusalCode::Invalid,
+                what,
+                "missing newEvaluationResult.complianceType",
+            ));
         }
         let time = m
             .get("notificationCreationTime")
             .and_then(Value::as_str)
-            .or_else(|| new.and_then(|n| n.get("resultRecordedTime")).and_then(Value::as_str))
+            .or_else(|| {
+                new.and_then(|n| n.get("resultRecordedTime"))
+                    .and_then(Value::as_str)
+            })
             .map(str::to_string);
         (
             ConfigChange {
@@ -579,22 +901,36 @@ fn parse_config(m: &Map<String, Value>, id: Option<&str>, envelope: Option<&Valu
                 resource_id: pick("resourceId"),
                 resource_name: None,
                 compliance,
-                previous_compliance: old.and_then(|o| o.get("complianceType")).and_then(Value::as_str).map(str::to_string),
+                previous_compliance: old
+                    .and_then(|o| o.get("complianceType"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 change_type: None,
                 changed_properties: Vec::new(),
             },
             time,
         )
-    } else if message_type == "ConfigurationItemChangeNotification" || m.contains_key("configurationItem") {
+    } else if message_type == "ConfigurationItemChangeNotification"
+        || m.contains_key("configurationItem")
+    {
         let Some(Value::Object(item)) = m.get("configurationItem") else {
-            return Err(IntakeError::new(RefusalCode::Invalid, what, "missing or non-object configurationItem"));
+            return Err(IntakeError::new(
+                RefusalCode::Invalid,
+                what,
+                "missing or non-object configurationItem",
+            ));
         };
         let diff = m.get("configurationItemDiff");
         let changed_properties = match diff.and_then(|d| d.get("changedProperties")) {
             Some(Value::Object(props)) => props.keys().take(50).cloned().collect(),
             _ => Vec::new(),
         };
-        let s = |k: &str| item.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        let s = |k: &str| {
+            item.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         (
             ConfigChange {
                 change: ConfigChangeKind::ConfigurationItemChange,
@@ -604,10 +940,17 @@ fn parse_config(m: &Map<String, Value>, id: Option<&str>, envelope: Option<&Valu
                 resource_name: s("resourceName"),
                 compliance: None,
                 previous_compliance: None,
-                change_type: diff.and_then(|d| d.get("changeType")).and_then(Value::as_str).map(str::to_string),
+                change_type: diff
+                    .and_then(|d| d.get("changeType"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
                 changed_properties,
             },
-            s("configurationItemCaptureTime").or_else(|| m.get("notificationCreationTime").and_then(Value::as_str).map(str::to_string)),
+            s("configurationItemCaptureTime").or_else(|| {
+                m.get("notificationCreationTime")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            }),
         )
     } else {
         return Err(IntakeError::new(
@@ -616,11 +959,19 @@ fn parse_config(m: &Map<String, Value>, id: Option<&str>, envelope: Option<&Valu
             "vigil accepts Config ComplianceChangeNotification and ConfigurationItemChangeNotification",
         ));
     };
-    let time_text = time_text.or_else(|| envelope.and_then(|e| e.get("time")).and_then(Value::as_str).map(str::to_string));
-    let time = time_text
-        .as_deref()
-        .and_then(parse_time)
-        .ok_or_else(|| IntakeError::new(RefusalCode::Invalid, what.clone(), "no notificationCreationTime or capture time"))?;
+    let time_text = time_text.or_else(|| {
+        envelope
+            .and_then(|e| e.get("time"))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let time = time_text.as_deref().and_then(parse_time).ok_or_else(|| {
+        IntakeError::new(
+            RefusalCode::Invalid,
+            what.clone(),
+            "no notificationCreationTime or capture time",
+        )
+    })?;
     let item = m.get("configurationItem");
     let account = m
         .get("awsAccountId")
@@ -641,7 +992,14 @@ fn parse_config(m: &Map<String, Value>, id: Option<&str>, envelope: Option<&Valu
             time.to_rfc3339()
         )
     });
-    Ok(Alert { id, input: InputFamily::Config, account, region, time, body: AlertBody::Config(change) })
+    Ok(Alert {
+        id,
+        input: InputFamily::Config,
+        account,
+        region,
+        time,
+        body: AlertBody::Config(change),
+    })
 }
 
 // ---------- helpers ----------
@@ -649,7 +1007,11 @@ fn parse_config(m: &Map<String, Value>, id: Option<&str>, envelope: Option<&Valu
 /// `arn:aws:cloudwatch:us-east-1:123:alarm:x` -> `us-east-1` (tolerating stray spaces).
 fn arn_region(arn: &str) -> Option<String> {
     let compact: String = arn.split_whitespace().collect();
-    compact.split(':').nth(3).filter(|r| !r.is_empty()).map(str::to_string)
+    compact
+        .split(':')
+        .nth(3)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
 }
 
 /// Classic alarm notifications carry the Region's display name, not its code.
@@ -682,13 +1044,21 @@ fn region_code_from_display_name(name: &str) -> Option<String> {
         ("AWS GovCloud (US-East)", "us-gov-east-1"),
     ];
     let trimmed = name.trim();
-    if trimmed.split('-').count() == 3 && trimmed.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+    if trimmed.split('-').count() == 3
+        && trimmed
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
         return Some(trimmed.to_string());
     }
-    REGIONS.iter().find(|(display, _)| *display == trimmed).map(|(_, code)| (*code).to_string())
+    REGIONS
+        .iter()
+        .find(|(display, _)| *display == trimmed)
+        .map(|(_, code)| (*code).to_string())
 }
 
 #[cfg(test)]
+#[allow(clippy::expect_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 
@@ -707,7 +1077,9 @@ mod tests {
 
     #[test]
     fn an_unknown_detail_type_names_itself() {
-        let err = parse(br#"{"detail-type":"Glue Job State Change","source":"aws.glue","detail":{}}"#).expect_err("refused");
+        let err =
+            parse(br#"{"detail-type":"Glue Job State Change","source":"aws.glue","detail":{}}"#)
+                .expect_err("refused");
         assert_eq!(err.code, RefusalCode::Unsupported);
         assert!(err.to_string().contains("Glue Job State Change"));
     }
@@ -721,8 +1093,14 @@ mod tests {
 
     #[test]
     fn region_display_names_map_to_codes() {
-        assert_eq!(region_code_from_display_name("US East (N. Virginia)").as_deref(), Some("us-east-1"));
-        assert_eq!(region_code_from_display_name("eu-west-2").as_deref(), Some("eu-west-2"));
+        assert_eq!(
+            region_code_from_display_name("US East (N. Virginia)").as_deref(),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            region_code_from_display_name("eu-west-2").as_deref(),
+            Some("eu-west-2")
+        );
         assert_eq!(region_code_from_display_name("Narnia"), None);
     }
 }

@@ -27,7 +27,12 @@ pub struct Settings {
 impl Settings {
     /// Built-in rules, a single default route for `team`, the default content policy.
     pub fn with_defaults(owners: Owners) -> Self {
-        Self { rules: RuleSet::builtin(), owners, policy: ContentPolicy::default(), max_causes: 5 }
+        Self {
+            rules: RuleSet::builtin(),
+            owners,
+            policy: ContentPolicy::default(),
+            max_causes: 5,
+        }
     }
 }
 
@@ -61,12 +66,28 @@ pub struct Addressed<T> {
 pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Redactor) -> Report {
     // Redact first: every later stage, and the JSON report itself, sees only safe values.
     let alert = sanitize_alert(alert, settings.policy, redactor);
-    let ctx = Context { changes: ctx.changes.iter().cloned().map(|c| sanitize_change(c, settings.policy, redactor)).collect(), ..ctx.clone() };
+    let ctx = Context {
+        changes: ctx
+            .changes
+            .iter()
+            .cloned()
+            .map(|c| sanitize_change(c, settings.policy, redactor))
+            .collect(),
+        ..ctx.clone()
+    };
     let ctx = &ctx;
     let correlation = enrich::correlate(&alert, ctx, settings.max_causes);
     let classification = classify::classify(&alert, &correlation, &settings.rules);
-    let decision = route::route(&settings.owners, &alert, classification.kind, classification.severity);
-    let runbook_base = decision.matched.first().and_then(|m| m.destination.runbook_base_url.clone());
+    let decision = route::route(
+        &settings.owners,
+        &alert,
+        classification.kind,
+        classification.severity,
+    );
+    let runbook_base = decision
+        .matched
+        .first()
+        .and_then(|m| m.destination.runbook_base_url.clone());
 
     let finding = Finding {
         kind: classification.kind,
@@ -75,7 +96,12 @@ pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Red
         summary: summary(&alert, &correlation),
         rule: classification.rule,
         evidence: classification.evidence,
-        runbook: runbook::runbook(classification.kind, &alert, &correlation, runbook_base.as_deref()),
+        runbook: runbook::runbook(
+            classification.kind,
+            &alert,
+            &correlation,
+            runbook_base.as_deref(),
+        ),
         links: runbook::links(&alert, &correlation),
         probable_causes: correlation.causes.clone(),
         context_notes: correlation.notes.clone(),
@@ -96,7 +122,10 @@ pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Red
             slack.push(Addressed {
                 route: matched.name.clone(),
                 team: d.team.clone(),
-                destination: d.slack_channel.clone().or_else(|| d.slack_webhook_secret.clone()),
+                destination: d
+                    .slack_channel
+                    .clone()
+                    .or_else(|| d.slack_webhook_secret.clone()),
                 message: render::slack::slack(&input, redactor),
             });
         }
@@ -109,13 +138,27 @@ pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Red
             });
         }
     }
-    Report { input: alert.input, alert, finding, route: decision, notifications: Notifications { slack, sns } }
+    Report {
+        input: alert.input,
+        alert,
+        finding,
+        route: decision,
+        notifications: Notifications { slack, sns },
+    }
 }
 
 /// The terminal rendering of a report (first matched route).
 pub fn text(report: &Report, settings: &Settings, redactor: &Redactor) -> String {
-    let fallback = Destination { team: "unrouted".into(), ..Destination::default() };
-    let destination = report.route.matched.first().map(|m| &m.destination).unwrap_or(&fallback);
+    let fallback = Destination {
+        team: "unrouted".into(),
+        ..Destination::default()
+    };
+    let destination = report
+        .route
+        .matched
+        .first()
+        .map(|m| &m.destination)
+        .unwrap_or(&fallback);
     let input = RenderInput {
         alert: &report.alert,
         finding: &report.finding,
@@ -149,13 +192,19 @@ fn title(alert: &Alert, kind: Kind) -> String {
     let subject = match &alert.body {
         AlertBody::Alarm(a) => a.name.clone(),
         AlertBody::ApiCall(c) => {
-            let on = c.resources.first().map(|r| format!(" on {r}")).unwrap_or_default();
+            let on = c
+                .resources
+                .first()
+                .map(|r| format!(" on {r}"))
+                .unwrap_or_default();
             format!("{}{on} by {}", c.event_name, c.actor.name)
         }
         AlertBody::Config(c) => match (&c.rule_name, &c.resource_id) {
             (Some(rule), Some(res)) => format!("{res} vs {rule}"),
             (Some(rule), None) => rule.clone(),
-            (None, Some(res)) => format!("{} {res}", c.resource_type.as_deref().unwrap_or("resource")),
+            (None, Some(res)) => {
+                format!("{} {res}", c.resource_type.as_deref().unwrap_or("resource"))
+            }
             (None, None) => "AWS Config change".into(),
         },
     };
@@ -163,21 +212,44 @@ fn title(alert: &Alert, kind: Kind) -> String {
 }
 
 fn fmt_num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e15 { format!("{v:.0}") } else { format!("{v:.2}") }
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 fn summary(alert: &Alert, corr: &Correlation) -> String {
     let mut s = match &alert.body {
         AlertBody::Alarm(a) => {
-            let was = a.previous_state.map(|p| format!(" (was {})", p.as_str())).unwrap_or_default();
+            let was = a
+                .previous_state
+                .map(|p| format!(" (was {})", p.as_str()))
+                .unwrap_or_default();
             let mut line = format!("Alarm {} is {}{was}", a.name, a.state.as_str());
             if let Some(m) = a.metrics.first() {
-                let dims: Vec<String> = m.dimensions.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                let dims = if dims.is_empty() { String::new() } else { format!(" [{}]", dims.join(", ")) };
-                line.push_str(&format!(": {} {}{dims}", m.namespace.as_deref().unwrap_or(""), m.name));
+                let dims: Vec<String> = m
+                    .dimensions
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                let dims = if dims.is_empty() {
+                    String::new()
+                } else {
+                    format!(" [{}]", dims.join(", "))
+                };
+                line.push_str(&format!(
+                    ": {} {}{dims}",
+                    m.namespace.as_deref().unwrap_or(""),
+                    m.name
+                ));
             }
             if let (Some(latest), Some(t)) = (a.recent_datapoints.last(), a.threshold) {
-                line.push_str(&format!(", latest {} against threshold {}", fmt_num(*latest), fmt_num(t)));
+                line.push_str(&format!(
+                    ", latest {} against threshold {}",
+                    fmt_num(*latest),
+                    fmt_num(t)
+                ));
             } else if let Some(t) = a.threshold {
                 line.push_str(&format!(", threshold {}", fmt_num(t)));
             }
@@ -188,13 +260,27 @@ fn summary(alert: &Alert, corr: &Correlation) -> String {
             line
         }
         AlertBody::ApiCall(c) => {
-            let on = if c.resources.is_empty() { String::new() } else { format!(" on {}", c.resources.join(", ")) };
-            let from = c.source_ip.as_deref().map(|ip| format!(" from {ip}")).unwrap_or_default();
+            let on = if c.resources.is_empty() {
+                String::new()
+            } else {
+                format!(" on {}", c.resources.join(", "))
+            };
+            let from = c
+                .source_ip
+                .as_deref()
+                .map(|ip| format!(" from {ip}"))
+                .unwrap_or_default();
             let outcome = match &c.error_code {
                 Some(code) => format!(" It failed with {code}."),
                 None => String::new(),
             };
-            format!("{} called {} ({}){on}{from} at {}.{outcome}", c.actor.name, c.event_name, c.event_source, c.time.format("%Y-%m-%d %H:%M:%SZ"))
+            format!(
+                "{} called {} ({}){on}{from} at {}.{outcome}",
+                c.actor.name,
+                c.event_name,
+                c.event_source,
+                c.time.format("%Y-%m-%d %H:%M:%SZ")
+            )
         }
         AlertBody::Config(c) => match (&c.compliance, &c.change_type) {
             (Some(now), _) => format!(
@@ -202,11 +288,27 @@ fn summary(alert: &Alert, corr: &Correlation) -> String {
                 c.resource_type.as_deref().unwrap_or("resource"),
                 c.resource_id.as_deref().unwrap_or("?"),
                 c.rule_name.as_deref().unwrap_or("?"),
-                c.previous_compliance.as_deref().map(|p| format!(" (was {p})")).unwrap_or_default()
+                c.previous_compliance
+                    .as_deref()
+                    .map(|p| format!(" (was {p})"))
+                    .unwrap_or_default()
             ),
             (None, Some(change)) => {
-                let props = if c.changed_properties.is_empty() { String::new() } else { format!(" (changed: {})", c.changed_properties.join(", ")) };
-                format!("{} {} was {}{props}.", c.resource_type.as_deref().unwrap_or("resource"), c.resource_id.as_deref().unwrap_or("?"), change.to_lowercase().replace("create", "created").replace("update", "updated").replace("delete", "deleted"))
+                let props = if c.changed_properties.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (changed: {})", c.changed_properties.join(", "))
+                };
+                format!(
+                    "{} {} was {}{props}.",
+                    c.resource_type.as_deref().unwrap_or("resource"),
+                    c.resource_id.as_deref().unwrap_or("?"),
+                    change
+                        .to_lowercase()
+                        .replace("create", "created")
+                        .replace("update", "updated")
+                        .replace("delete", "deleted")
+                )
             }
             (None, None) => "AWS Config reported a change.".into(),
         },
@@ -230,21 +332,43 @@ fn sanitize_alert(mut alert: Alert, policy: ContentPolicy, r: &Redactor) -> Aler
             a.reason = r.free_text(&a.reason, policy, 1024).unwrap_or_default();
             a.expression = a.expression.map(|x| r.identifier(&x, 1024));
             a.alarm_rule = a.alarm_rule.map(|x| r.identifier(&x, 2048));
-            a.triggering_alarms = a.triggering_alarms.iter().take(50).map(|x| r.identifier(x, 512)).collect();
+            a.triggering_alarms = a
+                .triggering_alarms
+                .iter()
+                .take(50)
+                .map(|x| r.identifier(x, 512))
+                .collect();
             for m in &mut a.metrics {
                 m.name = r.identifier(&m.name, 255);
                 m.namespace = m.namespace.as_deref().map(|x| r.identifier(x, 255));
-                m.dimensions = m.dimensions.iter().map(|(k, v)| (r.identifier(k, 255), r.identifier(v, 1024))).collect();
+                m.dimensions = m
+                    .dimensions
+                    .iter()
+                    .map(|(k, v)| (r.identifier(k, 255), r.identifier(v, 1024)))
+                    .collect();
             }
-            a.tags = a.tags.iter().map(|(k, v)| (r.identifier(k, 128), r.identifier(v, 256))).collect();
+            a.tags = a
+                .tags
+                .iter()
+                .map(|(k, v)| (r.identifier(k, 128), r.identifier(v, 256)))
+                .collect();
             AlertBody::Alarm(a)
         }
         AlertBody::ApiCall(c) => AlertBody::ApiCall(sanitize_change(c, policy, r)),
         AlertBody::Config(mut c) => {
-            for f in [&mut c.rule_name, &mut c.resource_type, &mut c.resource_id, &mut c.resource_name] {
+            for f in [
+                &mut c.rule_name,
+                &mut c.resource_type,
+                &mut c.resource_id,
+                &mut c.resource_name,
+            ] {
                 *f = f.as_deref().map(|x| r.identifier(x, 512));
             }
-            c.changed_properties = c.changed_properties.iter().map(|p| r.identifier(p, 255)).collect();
+            c.changed_properties = c
+                .changed_properties
+                .iter()
+                .map(|p| r.identifier(p, 255))
+                .collect();
             AlertBody::Config(c)
         }
     };
@@ -258,11 +382,18 @@ fn sanitize_change(mut c: Change, policy: ContentPolicy, r: &Redactor) -> Change
     c.actor.name = r.identifier(&c.actor.name, 256);
     c.actor.arn = c.actor.arn.as_deref().map(|x| r.identifier(x, 512));
     c.actor.role_arn = c.actor.role_arn.as_deref().map(|x| r.identifier(x, 512));
-    c.actor.session_name = c.actor.session_name.as_deref().map(|x| r.identifier(x, 128));
+    c.actor.session_name = c
+        .actor
+        .session_name
+        .as_deref()
+        .map(|x| r.identifier(x, 128));
     c.actor.invoked_by = c.actor.invoked_by.as_deref().map(|x| r.identifier(x, 128));
     c.source_ip = c.source_ip.as_deref().map(|x| r.identifier(x, 128));
     c.user_agent = c.user_agent.as_deref().map(|x| r.identifier(x, 256));
-    c.error_message = c.error_message.as_deref().and_then(|x| r.free_text(x, policy, 512));
+    c.error_message = c
+        .error_message
+        .as_deref()
+        .and_then(|x| r.free_text(x, policy, 512));
     c.request = c
         .request
         .into_iter()
