@@ -62,6 +62,8 @@ pub enum Format {
     Json,
     Slack,
     Sns,
+    /// Amazon Q Developer in chat applications custom notification.
+    Chatbot,
 }
 
 fn main() -> ExitCode {

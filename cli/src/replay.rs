@@ -185,7 +185,7 @@ fn run_inner(args: &ReplayArgs) -> Result<ExitCode> {
                     Format::Json if many => serde_json::to_string(report)?,
                     Format::Json => serde_json::to_string_pretty(report)?,
                     Format::Text => pipeline::text(report, &settings, &redactor),
-                    Format::Slack | Format::Sns => {
+                    Format::Slack | Format::Sns | Format::Chatbot => {
                         let fallback = Destination {
                             team: "unrouted".into(),
                             ..Destination::default()
@@ -203,10 +203,16 @@ fn run_inner(args: &ReplayArgs) -> Result<ExitCode> {
                             policy: settings.policy,
                             correlation_id: &report.alert.id,
                         };
-                        if args.format == Format::Slack {
-                            serde_json::to_string_pretty(&render::slack::slack(&input, &redactor))?
-                        } else {
-                            serde_json::to_string_pretty(&render::sns::sns(&input, &redactor))?
+                        match args.format {
+                            Format::Slack => serde_json::to_string_pretty(&render::slack::slack(
+                                &input, &redactor,
+                            ))?,
+                            Format::Sns => {
+                                serde_json::to_string_pretty(&render::sns::sns(&input, &redactor))?
+                            }
+                            _ => serde_json::to_string_pretty(&render::chatbot::chatbot(
+                                &input, &redactor,
+                            ))?,
                         }
                     }
                 };

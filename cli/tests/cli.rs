@@ -253,4 +253,22 @@ fn slack_and_sns_formats_print_the_rendered_messages() {
     assert_eq!(out.status.code(), Some(0));
     let sns: Value = serde_json::from_slice(&out.stdout).expect("sns JSON");
     assert!(sns["subject"].as_str().is_some_and(|s| s.len() <= 100));
+    let out = vigil(&[
+        "replay",
+        &event,
+        "--trail",
+        &trail,
+        "--owners",
+        "examples/owners.yaml",
+        "--format",
+        "chatbot",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let chatbot: Value = serde_json::from_slice(&out.stdout).expect("custom notification JSON");
+    assert_eq!(chatbot["source"], "custom");
+    assert!(
+        chatbot["content"]["title"]
+            .as_str()
+            .is_some_and(|t| t.contains("injection"))
+    );
 }

@@ -7,9 +7,12 @@
 //!   `LookupEvents` responses -> [`model::Change`], with the request-parameter allow-list.
 //! - [`enrich`]: the look-back window, the [`enrich::Context`] a change source fills, and the
 //!   correlation that ranks probable causes.
-//! - [`classify`]: the rule table (data, extendable from configuration) -> [`model::Finding`].
+//! - [`classify`]: the rule table (`rules.yaml`: data, extendable from configuration) -> a
+//!   kind, a severity, the rule id and its evidence.
+//! - [`runbook`]: runbook steps per kind with the found values filled in; console deep links.
 //! - [`route`]: the owners file and top-down route matching.
-//! - [`render`]: Slack Block Kit, SNS and terminal text, within each channel's limits.
+//! - [`render`]: Slack Block Kit, SNS, Amazon Q Developer custom notifications and terminal
+//!   text, within each channel's limits.
 //! - [`redact`]: the content policy and secret masking applied to everything rendered.
 //! - [`pipeline`]: the stages composed; the `vigil replay --format json` contract.
 //!

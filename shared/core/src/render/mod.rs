@@ -309,7 +309,12 @@ impl View {
             .mention
             .iter()
             .take(MAX_MENTIONS)
-            .map(|m| crate::redact::sanitize(m, false).trim().to_owned())
+            // Trusted configuration, so not escaped; still masked, like everything emitted.
+            .map(|m| {
+                crate::redact::sanitize(&r.mask_secrets(m), false)
+                    .trim()
+                    .to_owned()
+            })
             .filter(|m| !m.is_empty() && m.chars().count() <= MENTION_CHARS)
             .collect();
 

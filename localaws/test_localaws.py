@@ -1,0 +1,291 @@
+"""Smoke tests of the local AWS and the Slack stand-in, over real HTTP.
+
+Run with `localaws/run.sh test` (it starts the servers and sets AWS_ENDPOINT_URL and
+VIGIL_SLACK_URL). Each test resets the servers first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+AWS = os.environ.get("AWS_ENDPOINT_URL", "")
+SLACK = os.environ.get("VIGIL_SLACK_URL", "")
+if not (AWS and SLACK):
+    pytest.exit("AWS_ENDPOINT_URL and VIGIL_SLACK_URL are unset: run `localaws/run.sh test`", 2)
+
+NO_RETRY = Config(retries={"mode": "standard", "max_attempts": 1})
+
+
+def http(method: str, url: str, body=None, headers=None, form: bool = False):
+    """(status, headers, parsed JSON or text) for one request; HTTP errors are answers too."""
+    if body is not None and not isinstance(body, (bytes, str)):
+        body = json.dumps(body)
+    data = body.encode() if isinstance(body, str) else body
+    hdrs = {"Content-Type": "application/x-www-form-urlencoded" if form else "application/json"}
+    req = urllib.request.Request(url, data=data, method=method, headers={**hdrs, **(headers or {})})
+    try:
+        resp = urllib.request.urlopen(req, timeout=10)
+    except urllib.error.HTTPError as err:
+        resp = err
+    text = resp.read().decode()
+    try:
+        return resp.status, resp.headers, json.loads(text)
+    except ValueError:
+        return resp.status, resp.headers, text
+
+
+def client(service: str, **kw):
+    return boto3.client(service, endpoint_url=AWS, region_name=kw.pop("region", "us-east-1"),
+                        aws_access_key_id="testing", aws_secret_access_key="testing", **kw)
+
+
+def record(i: int, minutes_ago: float, source="iam.amazonaws.com", name="PutRolePolicy",
+           region="us-east-1", read_only=False, user="alice"):
+    when = datetime.now(timezone.utc) - timedelta(minutes=minutes_ago)
+    return {
+        "eventVersion": "1.09",
+        "eventID": f"00000000-0000-0000-0000-{i:012d}",
+        "eventTime": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": region,
+        "recipientAccountId": "123456789012",
+        "readOnly": read_only,
+        "sourceIPAddress": "198.51.100.7",
+        "userAgent": "aws-cli/2.15.0",
+        "userIdentity": {"type": "IAMUser", "userName": user, "accessKeyId": f"AKIA{i:016d}",
+                         "arn": f"arn:aws:iam::123456789012:user/{user}"},
+        "requestParameters": {"roleName": f"role-{i % 2}", "policyName": "inline"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def reset():
+    assert http("POST", AWS + "/_vigil/reset")[0] == 200
+    assert http("POST", SLACK + "/_stand-in/reset")[0] == 200
+
+
+# --- CloudTrail ---------------------------------------------------------------------------------
+
+
+def test_lookup_events_filters_and_paginates():
+    seeded = [record(i, minutes_ago=i) for i in range(1, 8)]  # 7 IAM changes, 1..7 min ago
+    seeded += [record(20, 3.5, source="bedrock.amazonaws.com", name="UpdateGuardrail")]
+    seeded += [record(21, 2, region="eu-west-1")]  # another Region: never returned here
+    seeded += [record(22, 90)]  # outside the window below
+    assert http("POST", AWS + "/_vigil/cloudtrail/events", {"Records": seeded})[2] == {"stored": 10}
+    http("POST", AWS + "/_vigil/faults", {"cloudtrail_rate": 50})  # this test is not about pacing
+
+    ct = client("cloudtrail", config=NO_RETRY)
+    now = datetime.now(timezone.utc)
+    query = dict(
+        LookupAttributes=[{"AttributeKey": "EventSource", "AttributeValue": "iam.amazonaws.com"}],
+        StartTime=now - timedelta(minutes=60), EndTime=now + timedelta(minutes=1), MaxResults=3,
+    )
+    pages, token = [], None
+    while True:
+        out = ct.lookup_events(**query, **({"NextToken": token} if token else {}))
+        pages.append(out["Events"])
+        token = out.get("NextToken")
+        if not token:
+            break
+    assert [len(p) for p in pages] == [3, 3, 1]
+    events = [e for p in pages for e in p]
+    assert [e["EventId"][-2:] for e in events] == ["01", "02", "03", "04", "05", "06", "07"]
+    times = [e["EventTime"] for e in events]
+    assert times == sorted(times, reverse=True)  # newest first
+    first = events[0]
+    assert first["EventName"] == "PutRolePolicy" and first["ReadOnly"] == "false"
+    assert first["Username"] == "alice" and first["AccessKeyId"].startswith("AKIA")
+    assert {"ResourceType": "AWS::IAM::Role", "ResourceName": "role-1"} in first["Resources"]
+    assert json.loads(first["CloudTrailEvent"]) == seeded[0]
+
+    by_resource = ct.lookup_events(
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": "role-0"}],
+        StartTime=now - timedelta(minutes=60))
+    assert sorted(e["EventId"][-2:] for e in by_resource["Events"]) == ["02", "04", "06", "20"]
+    eu = client("cloudtrail", region="eu-west-1", config=NO_RETRY).lookup_events()
+    assert [e["EventId"][-2:] for e in eu["Events"]] == ["21"]
+
+    def error(**kw):
+        with pytest.raises(ClientError) as info:
+            ct.lookup_events(**kw)
+        return info.value.response["Error"]["Code"], info.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+    two = [{"AttributeKey": "EventName", "AttributeValue": "A"},
+           {"AttributeKey": "EventSource", "AttributeValue": "B"}]
+    assert error(LookupAttributes=two) == ("InvalidLookupAttributesException", 400)
+    assert error(MaxResults=51) == ("InvalidMaxResultsException", 400)
+    assert error(StartTime=now, EndTime=now - timedelta(hours=1)) == ("InvalidTimeRangeException", 400)
+    assert error(NextToken="bogus") == ("InvalidNextTokenException", 400)
+
+
+def test_third_lookup_within_a_second_is_throttled():
+    ct = client("cloudtrail", config=NO_RETRY)
+    ct.lookup_events()
+    ct.lookup_events()
+    with pytest.raises(ClientError) as info:
+        ct.lookup_events()
+    assert info.value.response["Error"] == {"Code": "ThrottlingException", "Message": "Rate exceeded"}
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    time.sleep(0.55)  # refill is 2 per second
+    ct.lookup_events()
+
+    log = http("GET", AWS + "/_vigil/requests?service=cloudtrail&operation=LookupEvents")[2]["requests"]
+    assert [r["status"] for r in log] == [200, 200, 400, 200]
+    assert all(r["account"] == "123456789012" and r["region"] == "us-east-1" for r in log)
+    assert log[3]["mono_ms"] - log[0]["mono_ms"] >= 500
+
+
+def test_forced_faults_then_normal():
+    faults = [{"service": "cloudtrail", "mode": "throttle", "count": 1},
+              {"service": "cloudtrail", "operation": "LookupEvents", "mode": "error500"}]
+    assert len(http("POST", AWS + "/_vigil/faults", faults)[2]["faults"]) == 2
+    ct = client("cloudtrail", config=NO_RETRY)
+    codes = []
+    for _ in range(3):
+        try:
+            ct.lookup_events()
+            codes.append(200)
+        except ClientError as err:
+            codes.append(err.response["ResponseMetadata"]["HTTPStatusCode"])
+    assert codes == [400, 500, 200]
+    http("POST", AWS + "/_vigil/faults", {"service": "cloudtrail", "mode": "malformed"})
+    with pytest.raises(Exception):
+        ct.lookup_events()
+    assert http("GET", AWS + "/_vigil/faults")[2]["faults"] == []
+
+
+# --- Bedrock guardrails -------------------------------------------------------------------------
+
+
+def test_guardrail_round_trip():
+    br = client("bedrock", config=NO_RETRY)
+    created = br.create_guardrail(
+        name="prod-guard", description="prod", blockedInputMessaging="Blocked.",
+        blockedOutputsMessaging="Blocked.",
+        contentPolicyConfig={"filtersConfig": [
+            {"type": "PROMPT_ATTACK", "inputStrength": "HIGH", "outputStrength": "NONE"},
+            {"type": "HATE", "inputStrength": "MEDIUM", "outputStrength": "MEDIUM"}]},
+    )
+    gid, arn = created["guardrailId"], created["guardrailArn"]
+    assert arn == f"arn:aws:bedrock:us-east-1:123456789012:guardrail/{gid}"
+    assert created["version"] == "DRAFT" and created["ResponseMetadata"]["HTTPStatusCode"] == 202
+
+    draft = br.get_guardrail(guardrailIdentifier=gid)
+    assert draft["version"] == "DRAFT" and draft["status"] == "READY"
+    attack = draft["contentPolicy"]["filters"][0]
+    assert (attack["type"], attack["inputStrength"], attack["outputStrength"]) == ("PROMPT_ATTACK", "HIGH", "NONE")
+
+    assert br.create_guardrail_version(guardrailIdentifier=arn)["version"] == "1"
+    br.update_guardrail(guardrailIdentifier=gid, name="prod-guard", blockedInputMessaging="B.",
+                        blockedOutputsMessaging="B.", contentPolicyConfig={"filtersConfig": [
+                            {"type": "PROMPT_ATTACK", "inputStrength": "LOW", "outputStrength": "NONE"}]})
+    v1 = br.get_guardrail(guardrailIdentifier=arn, guardrailVersion="1")
+    assert v1["version"] == "1" and v1["contentPolicy"]["filters"][0]["inputStrength"] == "HIGH"
+    now = br.get_guardrail(guardrailIdentifier=arn)
+    assert now["contentPolicy"]["filters"][0]["inputStrength"] == "LOW"
+    assert now["updatedAt"] >= now["createdAt"]
+
+    assert [g["id"] for g in br.list_guardrails()["guardrails"]] == [gid]
+    assert [g["version"] for g in br.list_guardrails(guardrailIdentifier=gid)["guardrails"]] == ["DRAFT", "1"]
+
+    with pytest.raises(ClientError) as info:
+        br.get_guardrail(guardrailIdentifier=gid, guardrailVersion="7")
+    assert info.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as info:
+        br.create_guardrail(name="bad", blockedInputMessaging="x", blockedOutputsMessaging="x",
+                            contentPolicyConfig={"filtersConfig": [
+                                {"type": "PROMPT_ATTACK", "inputStrength": "HIGH", "outputStrength": "HIGH"}]})
+    assert info.value.response["Error"]["Code"] == "ValidationException"
+    br.delete_guardrail(guardrailIdentifier=gid)
+    assert br.list_guardrails()["guardrails"] == []
+    # moto still answers the rest of Bedrock.
+    assert br.get_model_invocation_logging_configuration().get("loggingConfig") == {}
+
+
+# --- moto services vigil uses -------------------------------------------------------------------
+
+
+def test_sns_publish_reads_back():
+    sns = client("sns")
+    topic = sns.create_topic(Name="vigil-alerts")["TopicArn"]
+    sent = sns.publish(TopicArn=topic, Subject="[HIGH] Bedrock throttles", Message='{"kind":"alarm"}',
+                       MessageAttributes={"severity": {"DataType": "String", "StringValue": "high"}})
+    data = http("GET", AWS + "/moto-api/data.json")[2]
+    (stored,) = [t for t in data["sns"]["Topic"] if t["arn"] == topic]
+    msg_id, message, subject, attrs, _group = stored["sent_notifications"][0]
+    assert msg_id == sent["MessageId"] and json.loads(message) == {"kind": "alarm"}
+    assert subject == "[HIGH] Bedrock throttles"
+    assert attrs["severity"] == {"Type": "String", "Value": "high"}
+
+
+def test_secrets_and_ssm_secure_string():
+    sm, ssm = client("secretsmanager"), client("ssm")
+    sm.create_secret(Name="vigil/slack", SecretString='{"webhook":"https://hooks.example/T/B/X"}')
+    assert json.loads(sm.get_secret_value(SecretId="vigil/slack")["SecretString"])["webhook"].endswith("/X")
+    ssm.put_parameter(Name="/vigil/bot-token", Value="xoxb-123", Type="SecureString")
+    assert ssm.get_parameter(Name="/vigil/bot-token")["Parameter"]["Value"] != "xoxb-123"
+    assert ssm.get_parameter(Name="/vigil/bot-token", WithDecryption=True)["Parameter"]["Value"] == "xoxb-123"
+
+
+def test_reset_wipes_state_and_log():
+    client("sns").create_topic(Name="gone")
+    http("POST", AWS + "/_vigil/cloudtrail/events", record(1, 1))
+    http("POST", AWS + "/_vigil/reset")
+    assert client("sns").list_topics()["Topics"] == []
+    assert client("cloudtrail").lookup_events()["Events"] == []
+    log = http("GET", AWS + "/_vigil/requests")[2]["requests"]
+    assert [(r["service"], r["operation"]) for r in log] == [("sns", "ListTopics"), ("cloudtrail", "LookupEvents")]
+
+
+# --- Slack stand-in -----------------------------------------------------------------------------
+
+
+def test_slack_webhook_script_then_ok():
+    script = [{"status": 429, "retry_after": 2}, {"status": 400, "body": "invalid_blocks"}]
+    assert http("POST", SLACK + "/_stand-in/script", script)[2] == {"ok": True, "queued": 2}
+    hook = SLACK + "/services/T000/B000/XXXX"
+    status, headers, body = http("POST", hook, {"text": "one"})
+    assert (status, headers["Retry-After"], body) == (429, "2", "rate_limited")
+    assert http("POST", hook, {"text": "two"})[::2] == (400, "invalid_blocks")
+    assert http("POST", hook, {"text": "three"})[::2] == (200, "ok")
+    assert http("POST", hook, {"blocks": [{"type": "divider"}] * 51})[::2] == (400, "invalid_blocks")
+
+    log = http("GET", SLACK + "/_stand-in/requests")[2]["requests"]
+    assert [(r["json"].get("text"), r["status"]) for r in log[:3]] == [("one", 429), ("two", 400), ("three", 200)]
+    assert log[0]["mono_ms"] <= log[1]["mono_ms"] <= log[2]["mono_ms"]
+    assert log[0]["path"] == "/services/T000/B000/XXXX"
+
+
+def test_slack_web_api():
+    api = SLACK + "/api/"
+    bot = {"Authorization": "Bearer xoxb-test-token"}
+    assert http("POST", api + "chat.postMessage", {"channel": "C1", "text": "x"})[2] == {
+        "ok": False, "error": "not_authed"}
+    assert http("POST", api + "chat.postMessage", {"channel": "C1", "text": "x"},
+                {"Authorization": "Bearer nope"})[2] == {"ok": False, "error": "invalid_auth"}
+
+    first = http("POST", api + "chat.postMessage", {"channel": "C1", "text": "Firing"}, bot)[2]
+    assert first["ok"] and first["channel"] == "C1" and first["message"]["text"] == "Firing"
+    reply = http("POST", api + "chat.postMessage",
+                 "channel=C1&text=again&thread_ts=" + first["ts"], bot, form=True)[2]
+    assert reply["ok"] and reply["message"]["thread_ts"] == first["ts"] and reply["ts"] > first["ts"]
+    updated = http("POST", api + "chat.update", {"channel": "C1", "ts": first["ts"], "text": "Resolved"}, bot)[2]
+    assert updated["ok"] and updated["ts"] == first["ts"] and updated["text"] == "Resolved"
+
+    http("POST", SLACK + "/_stand-in/script", [{"status": 429, "retry_after": 1}, {"status": 400, "body": "invalid_blocks"}])
+    status, headers, body = http("POST", api + "chat.postMessage", {"channel": "C1", "text": "x"}, bot)
+    assert (status, headers["Retry-After"], body) == (429, "1", {"ok": False, "error": "ratelimited"})
+    assert http("POST", api + "chat.postMessage", {"channel": "C1", "text": "x"}, bot)[::2] == (
+        200, {"ok": False, "error": "invalid_blocks"})
