@@ -83,6 +83,7 @@ start() {
   cat >"$STATE/env" <<EOF
 export AWS_ENDPOINT_URL=http://127.0.0.1:$(cat "$STATE/server.port")
 export AWS_REGION=us-east-1
+export AWS_DEFAULT_REGION=us-east-1
 export AWS_ACCESS_KEY_ID=testing
 export AWS_SECRET_ACCESS_KEY=testing
 export AWS_EC2_METADATA_DISABLED=true

@@ -27,9 +27,11 @@ import string
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections import deque
 from datetime import datetime, timezone
+from http import HTTPStatus
 from io import BytesIO
 from urllib.parse import parse_qs
 
@@ -43,7 +45,8 @@ from werkzeug.serving import make_server
 from werkzeug.test import Client
 from werkzeug.wsgi import get_input_stream
 
-CLOUDTRAIL_TARGET = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101."
+# boto3 sends the long form, the Rust SDK the short one ("CloudTrail_20131101.LookupEvents").
+LOOKUP_EVENTS = re.compile(r"^(com\.amazonaws\.cloudtrail\.v20131101\.)?CloudTrail_20131101\.LookupEvents$")
 LOOKUP_KEYS = {
     "EventId",
     "EventName",
@@ -506,14 +509,16 @@ class LocalAws:
                 status, headers, data = self.control(environ["REQUEST_METHOD"], path, environ, body)
             except ApiError as err:
                 status, headers, data = json_response(400, {"error": err.code, "message": err.message})
-            start_response(f"{status} X", list(headers.items()))
+            except (ValueError, TypeError, KeyError, AttributeError) as exc:
+                status, headers, data = json_response(400, {"error": "BadRequest", "message": repr(exc)})
+            start_response(f"{status} {HTTPStatus(status).phrase}", list(headers.items()))
             return [data]
 
         info = describe(environ, body)
         mono, wall = time.monotonic(), time.time()
         entry = {
             "mono_ms": round(mono * 1000, 3),
-            "wall": datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds"),
+            "wall": datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "wall_ms": round(wall * 1000, 3),
             "method": environ.get("REQUEST_METHOD"),
             "path": path,
@@ -534,7 +539,7 @@ class LocalAws:
             status, headers, data = result
             entry["status"] = status
             entry["duration_ms"] = round((time.monotonic() - mono) * 1000, 3)
-            start_response(f"{status} X", list(headers.items()))
+            start_response(f"{status} {HTTPStatus(status).phrase}", list(headers.items()))
             return [data]
 
         entry["handled_by"] = entry["handled_by"] or "moto"
@@ -546,7 +551,11 @@ class LocalAws:
             entry["duration_ms"] = round((time.monotonic() - mono) * 1000, 3)
             return start_response(status, headers, exc_info)
 
-        return self.moto(environ, recording_start_response)
+        try:
+            return self.moto(environ, recording_start_response)
+        except Exception:
+            entry["status"] = 500  # the server answers 500 with moto's traceback in its log
+            raise
 
     # -- AWS extensions -----------------------------------------------------------------------
 
@@ -556,7 +565,7 @@ class LocalAws:
         account, region = info["account"], info["region"]
         try:
             route = None
-            if service == "cloudtrail" and environ.get("HTTP_X_AMZ_TARGET") == CLOUDTRAIL_TARGET + "LookupEvents":
+            if service == "cloudtrail" and LOOKUP_EVENTS.match(environ.get("HTTP_X_AMZ_TARGET", "")):
                 route = "lookup"
             elif service == "bedrock" and re.match(r"^/guardrails(/|$)", environ.get("PATH_INFO", "")):
                 route = "guardrails"
@@ -581,16 +590,20 @@ class LocalAws:
                     if not allowed:
                         entry["handled_by"] = "throttle"
                         raise ApiError("ThrottlingException", "Rate exceeded")
-                    entry["handled_by"] = "vigil"
+                    entry["handled_by"] = entry["handled_by"] or "vigil"
                     result = self.cloudtrail.lookup(account, region, json.loads(body or b"{}"))
                 return json_response(200, result, {"x-amzn-RequestId": str(uuid.uuid4())},
                                      "application/x-amz-json-1.1")
             if route == "guardrails":
-                entry["handled_by"] = "vigil"
+                entry["handled_by"] = entry["handled_by"] or "vigil"
                 with self.lock:
                     return self.guardrail_call(op, environ, account, region, body)
         except ApiError as err:
             return aws_error(protocol, err)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a request we cannot read
+            traceback.print_exc()
+            code = "SerializationException" if protocol == "json" else "ValidationException"
+            return aws_error(protocol, ApiError(code, f"Cannot read the request: {exc!r}"))
         return None
 
     @staticmethod

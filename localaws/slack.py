@@ -115,7 +115,7 @@ class Handler(BaseHTTPRequestHandler):
                 payload = None
         record = {
             "mono_ms": round(mono * 1000, 3),
-            "wall": datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds"),
+            "wall": datetime.fromtimestamp(wall, timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "wall_ms": round(wall * 1000, 3),
             "method": "POST",
             "path": path,

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import boto3
@@ -23,7 +25,7 @@ SLACK = os.environ.get("VIGIL_SLACK_URL", "")
 if not (AWS and SLACK):
     pytest.exit("AWS_ENDPOINT_URL and VIGIL_SLACK_URL are unset: run `localaws/run.sh test`", 2)
 
-NO_RETRY = Config(retries={"mode": "standard", "max_attempts": 1})
+NO_RETRY = Config(retries={"mode": "standard", "total_max_attempts": 1})
 
 
 def http(method: str, url: str, body=None, headers=None, form: bool = False):
@@ -130,6 +132,19 @@ def test_lookup_events_filters_and_paginates():
     assert error(NextToken="bogus") == ("InvalidNextTokenException", 400)
 
 
+def test_lookup_events_with_the_rust_sdk_target():
+    # aws-sdk-cloudtrail sends the short X-Amz-Target; boto3 the long one. Both are LookupEvents.
+    http("POST", AWS + "/_vigil/cloudtrail/events", [record(1, 1)])
+    status, headers, body = http("POST", AWS + "/", {"MaxResults": 5}, {
+        "Content-Type": "application/x-amz-json-1.1",
+        "X-Amz-Target": "CloudTrail_20131101.LookupEvents",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/cloudtrail/aws4_request, "
+                         "SignedHeaders=host, Signature=0",
+    })
+    assert status == 200 and [e["EventId"][-2:] for e in body["Events"]] == ["01"]
+    assert isinstance(body["Events"][0]["EventTime"], float)
+
+
 def test_third_lookup_within_a_second_is_throttled():
     ct = client("cloudtrail", config=NO_RETRY)
     ct.lookup_events()
@@ -143,8 +158,25 @@ def test_third_lookup_within_a_second_is_throttled():
 
     log = http("GET", AWS + "/_vigil/requests?service=cloudtrail&operation=LookupEvents")[2]["requests"]
     assert [r["status"] for r in log] == [200, 200, 400, 200]
-    assert all(r["account"] == "123456789012" and r["region"] == "us-east-1" for r in log)
+    assert [r["handled_by"] for r in log] == ["vigil", "vigil", "throttle", "vigil"]
     assert log[3]["mono_ms"] - log[0]["mono_ms"] >= 500
+
+
+def test_rate_limit_is_shared_by_every_caller():
+    time.sleep(1.0)  # a full bucket
+    callers = [client("cloudtrail", config=NO_RETRY) for _ in range(3)]
+    start = threading.Barrier(3)
+
+    def call(ct):
+        start.wait()
+        try:
+            ct.lookup_events()
+            return 200
+        except ClientError as err:
+            return err.response["ResponseMetadata"]["HTTPStatusCode"]
+
+    with ThreadPoolExecutor(3) as pool:
+        assert sorted(pool.map(call, callers)) == [200, 200, 400]
 
 
 def test_forced_faults_then_normal():
@@ -161,8 +193,9 @@ def test_forced_faults_then_normal():
             codes.append(err.response["ResponseMetadata"]["HTTPStatusCode"])
     assert codes == [400, 500, 200]
     http("POST", AWS + "/_vigil/faults", {"service": "cloudtrail", "mode": "malformed"})
-    with pytest.raises(Exception):
-        ct.lookup_events()
+    assert "Events" not in ct.lookup_events()  # botocore shrugs off the cut-off JSON; Rust does not
+    last = http("GET", AWS + "/_vigil/requests?operation=LookupEvents")[2]["requests"][-1]
+    assert (last["status"], last["handled_by"]) == (200, "fault:malformed")
     assert http("GET", AWS + "/_vigil/faults")[2]["faults"] == []
 
 
@@ -253,19 +286,22 @@ def test_reset_wipes_state_and_log():
 
 
 def test_slack_webhook_script_then_ok():
-    script = [{"status": 429, "retry_after": 2}, {"status": 400, "body": "invalid_blocks"}]
-    assert http("POST", SLACK + "/_stand-in/script", script)[2] == {"ok": True, "queued": 2}
+    script = [{"status": 429, "retry_after": 2}, {"status": 500}, {"status": 400, "body": "invalid_blocks"},
+              {"status": 404, "body": "no_service"}, {"status": 410, "body": "channel_is_archived"}]
+    assert http("POST", SLACK + "/_stand-in/script", script)[2] == {"ok": True, "queued": 5}
     hook = SLACK + "/services/T000/B000/XXXX"
-    status, headers, body = http("POST", hook, {"text": "one"})
+    status, headers, body = http("POST", hook, {"text": "1"})
     assert (status, headers["Retry-After"], body) == (429, "2", "rate_limited")
-    assert http("POST", hook, {"text": "two"})[::2] == (400, "invalid_blocks")
-    assert http("POST", hook, {"text": "three"})[::2] == (200, "ok")
+    answers = [http("POST", hook, {"text": str(i)})[::2] for i in range(2, 7)]
+    assert answers == [(500, "internal_error"), (400, "invalid_blocks"), (404, "no_service"),
+                       (410, "channel_is_archived"), (200, "ok")]
     assert http("POST", hook, {"blocks": [{"type": "divider"}] * 51})[::2] == (400, "invalid_blocks")
 
     log = http("GET", SLACK + "/_stand-in/requests")[2]["requests"]
-    assert [(r["json"].get("text"), r["status"]) for r in log[:3]] == [("one", 429), ("two", 400), ("three", 200)]
-    assert log[0]["mono_ms"] <= log[1]["mono_ms"] <= log[2]["mono_ms"]
-    assert log[0]["path"] == "/services/T000/B000/XXXX"
+    assert [(r["json"].get("text"), r["status"]) for r in log[:6]] == [
+        ("1", 429), ("2", 500), ("3", 400), ("4", 404), ("5", 410), ("6", 200)]
+    assert all(a["mono_ms"] <= b["mono_ms"] for a, b in zip(log, log[1:]))
+    assert log[0]["path"] == "/services/T000/B000/XXXX" and log[0]["wall"].endswith("Z")
 
 
 def test_slack_web_api():

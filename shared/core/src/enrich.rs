@@ -35,6 +35,9 @@ pub struct Context {
     pub sources: Vec<String>,
     /// Sources that failed or were cut short.
     pub missing: Vec<MissingContext>,
+    /// Bedrock, CloudWatch and tag look-ups (empty offline).
+    #[serde(default)]
+    pub service: crate::ports::ServiceContext,
 }
 
 /// The outcome of correlating an alert with its context.
@@ -426,8 +429,34 @@ fn notes(
     lookback: Duration,
 ) -> Vec<String> {
     let mut notes = Vec::new();
-    for m in &ctx.missing {
+    for m in ctx.missing.iter().chain(&ctx.service.missing) {
         notes.push(format!("Context missing from {}: {}", m.source, m.reason));
+    }
+    if let Some(line) = ctx.service.metric.as_ref().and_then(metric_line) {
+        notes.push(line);
+    }
+    if let Some(g) = &ctx.service.guardrail {
+        let filter = match g.prompt_attack_input.as_deref() {
+            Some(strength) => format!("prompt-attack filter on input: {strength}"),
+            None => "no prompt-attack filter".to_string(),
+        };
+        notes.push(format!("Guardrail {} ({}) version {}: {filter}.", g.id, g.name, g.version));
+    }
+    match &ctx.service.invocation_logging {
+        Some(crate::ports::InvocationLogging::Off) => {
+            notes.push("Bedrock invocation logging is off: there is no record of the prompts involved.".to_string());
+        }
+        Some(crate::ports::InvocationLogging::On { cloudwatch_log_group, s3_bucket, .. }) => {
+            let mut places = Vec::new();
+            if let Some(g) = cloudwatch_log_group {
+                places.push(format!("CloudWatch Logs group {g}"));
+            }
+            if let Some(b) = s3_bucket {
+                places.push(format!("S3 bucket {b}"));
+            }
+            notes.push(format!("Bedrock invocation logs (evidence stays in the account): {}.", places.join(" and ")));
+        }
+        None => {}
     }
     match (ctx.window, alert.alarm().is_some()) {
         (None, _) => notes.push("CloudTrail context was not searched.".to_string()),
@@ -545,6 +574,68 @@ impl Context {
             changes,
             sources,
             missing: Vec::new(),
+            service: crate::ports::ServiceContext::default(),
         }
+    }
+}
+
+/// "212 now, 12x the 3-hour median (18) ▁▁▂▁▃█".
+pub fn metric_line(m: &crate::ports::MetricHistory) -> Option<String> {
+    let current = m.current?;
+    let spark = sparkline(&m.points);
+    let versus = match m.baseline {
+        Some(b) if b > 0.0 => format!(", {} the {}-hour median ({})", ratio_words(current / b), m.hours, short_num(b)),
+        Some(_) => format!(", against a {}-hour median of 0", m.hours),
+        None => String::new(),
+    };
+    Some(format!("Metric: {} now{versus} {spark}", short_num(current)).trim_end().to_string())
+}
+
+fn ratio_words(r: f64) -> String {
+    if r >= 1.95 {
+        format!("{:.0}x", r)
+    } else if r >= 1.05 {
+        format!("{:.0}% above", (r - 1.0) * 100.0)
+    } else if r <= 0.95 {
+        format!("{:.0}% below", (1.0 - r) * 100.0)
+    } else {
+        "level with".to_string()
+    }
+}
+
+fn short_num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e12 { format!("{v:.0}") } else { format!("{v:.2}") }
+}
+
+/// Eight-level block sparkline, at most 24 characters (the last points).
+pub fn sparkline(points: &[f64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let finite: Vec<f64> = points.iter().copied().filter(|p| p.is_finite()).collect();
+    let tail = finite.get(finite.len().saturating_sub(24)..).unwrap_or(&[]);
+    let (min, max) = tail.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(*p), hi.max(*p)));
+    tail.iter()
+        .map(|p| {
+            let level = if max > min { ((p - min) / (max - min) * 7.0).round() } else { 0.0 };
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let idx = level.clamp(0.0, 7.0) as usize;
+            BARS.get(idx).copied().unwrap_or('▁')
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod service_context_tests {
+    use super::*;
+    use crate::ports::MetricHistory;
+
+    #[test]
+    fn the_metric_line_compares_now_with_the_baseline_and_draws_a_sparkline() {
+        let m = MetricHistory { points: vec![2.0, 3.0, 2.0, 3.0, 18.0, 24.0], current: Some(24.0), baseline: Some(2.0), hours: 3 };
+        let line = metric_line(&m).unwrap_or_default();
+        assert!(line.starts_with("Metric: 24 now, 12x the 3-hour median (2)"), "{line}");
+        assert!(line.ends_with('█'), "{line}");
+        assert_eq!(sparkline(&[1.0, 1.0]), "▁▁");
+        assert_eq!(sparkline(&[]), "");
+        assert_eq!(sparkline(&[f64::NAN, 0.0, 7.0]), "▁█");
     }
 }

@@ -15,9 +15,11 @@
 //!   text, within each channel's limits.
 //! - [`redact`]: the content policy and secret masking applied to everything rendered.
 //! - [`pipeline`]: the stages composed; the `vigil replay --format json` contract.
+//! - [`ports`]: the traits adapters implement (change sources, Bedrock and CloudWatch look-ups,
+//!   notifiers), so the same pipeline runs in a Lambda, in the CLI and in tests.
 //!
 //! Invariant: no I/O, no clock, no environment. Time is passed in; everything that talks to
-//! the world lives in the adapters crate, behind small traits.
+//! the world lives in the adapters crate, behind the traits in [`ports`].
 
 pub mod classify;
 pub mod cloudtrail;
@@ -25,6 +27,7 @@ pub mod enrich;
 pub mod intake;
 pub mod model;
 pub mod pipeline;
+pub mod ports;
 pub mod redact;
 pub mod render;
 pub mod route;

@@ -64,6 +64,13 @@ pub struct Addressed<T> {
 
 /// Classify, route and render one alert against its context.
 pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Redactor) -> Report {
+    // Tags found by enrichment route like tags in the event.
+    let mut alert = alert;
+    if let AlertBody::Alarm(a) = &mut alert.body {
+        for (k, v) in &ctx.service.alarm_tags {
+            a.tags.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
     // Redact first: every later stage, and the JSON report itself, sees only safe values.
     let alert = sanitize_alert(alert, settings.policy, redactor);
     let ctx = Context {

@@ -1,0 +1,155 @@
+//! Test support: the local AWS (moto with vigil's extension, `localaws/server.py`) and the
+//! Slack stand-in (`localaws/slack.py`), each started on a free loopback port per test and
+//! stopped when the handle drops. Tests talk to them over real HTTP, as the Lambda would.
+//!
+//! Needs the repo-local venv (`make venv`, which `make test` and `.ci/run` run first).
+
+// Test support fails loudly on purpose: a missing venv or a dead server is a broken test setup.
+#![allow(clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The account the local AWS answers as; the demo and fixture records use it too.
+pub const ACCOUNT_ID: &str = "111122223333";
+
+/// The repository root (this crate lives in `shared/testkit`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// One running local server.
+#[derive(Debug)]
+struct Server {
+    child: Child,
+    url: String,
+}
+
+async fn spawn(script: &str) -> Server {
+    let root = repo_root();
+    let python = root.join(".venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `make venv` (creates the repo-local venv from requirements-dev.txt)",
+        python.display()
+    );
+    let mut child = Command::new(&python)
+        .arg(root.join("localaws").join(script))
+        .args(["--port", "0"])
+        // moto answers as this account (the demo and fixture records' account).
+        .env("MOTO_ACCOUNT_ID", ACCOUNT_ID)
+        .current_dir(&root)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {script}: {e}"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let port = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(p) = line.strip_prefix("READY port=") {
+                return p.trim().parse::<u16>().ok();
+            }
+        }
+        None
+    })
+    .await
+    .ok()
+    .flatten()
+    .unwrap_or_else(|| panic!("{script} did not print READY port=N within 30 s"));
+    // Keep draining stdout so the server never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Server { child, url: format!("http://127.0.0.1:{port}") }
+}
+
+/// The local AWS and the Slack stand-in, for one test.
+#[derive(Debug)]
+pub struct LocalAws {
+    aws: Server,
+    slack: Server,
+    http: reqwest::Client,
+}
+
+impl LocalAws {
+    /// Start both servers on free loopback ports.
+    pub async fn start() -> LocalAws {
+        let (aws, slack) = tokio::join!(spawn("server.py"), spawn("slack.py"));
+        LocalAws { aws, slack, http: reqwest::Client::new() }
+    }
+
+    /// `http://127.0.0.1:PORT` of the local AWS.
+    pub fn aws_url(&self) -> &str {
+        &self.aws.url
+    }
+
+    /// `http://127.0.0.1:PORT` of the Slack stand-in.
+    pub fn slack_url(&self) -> &str {
+        &self.slack.url
+    }
+
+    /// An SDK config pointed at the local AWS, as `AWS_ENDPOINT_URL` would point a Lambda.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(self.aws_url())
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_config::Credentials::new("testing", "testing", None, None, "vigil-testkit"))
+            .load()
+            .await
+    }
+
+    async fn call(&self, method: reqwest::Method, url: String, body: Option<Value>) -> Value {
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        assert!(status.is_success(), "{url}: {status}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+
+    /// Seed CloudTrail records (a record, a list, or `{"Records":[...]}`) for LookupEvents.
+    pub async fn seed_cloudtrail(&self, records: Value) -> Value {
+        self.call(reqwest::Method::POST, format!("{}/_vigil/cloudtrail/events", self.aws.url), Some(records)).await
+    }
+
+    /// Inject faults or set the LookupEvents rate (see localaws/README.md).
+    pub async fn faults(&self, body: Value) -> Value {
+        self.call(reqwest::Method::POST, format!("{}/_vigil/faults", self.aws.url), Some(body)).await
+    }
+
+    /// The local AWS's request log, optionally filtered (`service=cloudtrail&operation=LookupEvents`).
+    pub async fn requests(&self, query: &str) -> Vec<Value> {
+        let v = self.call(reqwest::Method::GET, format!("{}/_vigil/requests?{query}", self.aws.url), None).await;
+        v.get("requests").and_then(Value::as_array).cloned().unwrap_or_default()
+    }
+
+    /// What moto holds (SNS messages published, ...): `GET /moto-api/data.json`.
+    pub async fn moto_data(&self) -> Value {
+        self.call(reqwest::Method::GET, format!("{}/moto-api/data.json", self.aws.url), None).await
+    }
+
+    /// Queue Slack responses (`[{"status":429,"retry_after":1}, ...]`), one per request.
+    pub async fn slack_script(&self, script: Value) -> Value {
+        self.call(reqwest::Method::POST, format!("{}/_stand-in/script", self.slack.url), Some(script)).await
+    }
+
+    /// Every request the Slack stand-in received.
+    pub async fn slack_requests(&self) -> Vec<Value> {
+        let v = self.call(reqwest::Method::GET, format!("{}/_stand-in/requests", self.slack.url), None).await;
+        v.get("requests").and_then(Value::as_array).cloned().unwrap_or_default()
+    }
+
+    /// Stop both servers now (dropping the handle does the same).
+    pub async fn stop(mut self) {
+        let _ = self.aws.child.kill().await;
+        let _ = self.slack.child.kill().await;
+    }
+}
