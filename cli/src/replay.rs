@@ -44,6 +44,14 @@ pub struct ReplayArgs {
     /// When the CloudTrail lookup is taken to happen (RFC 3339). Default: now.
     #[arg(long)]
     pub now: Option<DateTime<Utc>>,
+    /// Enrich from AWS instead of files: CloudTrail LookupEvents, Bedrock and CloudWatch, with
+    /// the credentials, region and endpoint of the usual AWS environment (AWS_PROFILE,
+    /// AWS_REGION, AWS_ENDPOINT_URL...). Read-only calls only; nothing is sent.
+    #[arg(long, conflicts_with = "trail")]
+    pub aws: bool,
+    /// With --aws: how long enrichment may take in all, in seconds.
+    #[arg(long, default_value_t = 10)]
+    pub budget_seconds: u64,
 }
 
 fn parse_policy(s: &str) -> Result<ContentPolicy, String> {
@@ -141,6 +149,43 @@ fn evaluate_file(
             pipeline::evaluate(alert, &ctx, settings, redactor)
         })
         .collect();
+    Ok(Outcome::Reports(reports))
+}
+
+/// Read the event, then enrich each alert from AWS through the adapters.
+fn evaluate_with_aws(
+    event: &Path,
+    settings: &Settings,
+    lookback: Duration,
+    now: Option<DateTime<Utc>>,
+    budget: std::time::Duration,
+    redactor: &Redactor,
+) -> Result<Outcome> {
+    let bytes = match std::fs::read(event) {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(Outcome::Refused(IntakeError {
+                code: intake::RefusalCode::NotJson,
+                received: event.display().to_string(),
+                reason: format!("cannot read the event file: {e}"),
+            }));
+        }
+    };
+    let alerts: Vec<Alert> = match intake::parse(&bytes) {
+        Ok(a) => a,
+        Err(e) => return Ok(Outcome::Refused(e)),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    let reports = runtime.block_on(async {
+        let clients = vigil_adapters::config::AwsClients::from_env().await;
+        let enricher = vigil_adapters::enrichment::AwsEnricher::from_clients(&clients, vigil_adapters::cloudtrail::CloudTrailConfig::default());
+        let mut reports = Vec::with_capacity(alerts.len());
+        for alert in alerts {
+            let ctx = enricher.enrich(&alert, lookback, now.unwrap_or_else(Utc::now), budget).await;
+            reports.push(pipeline::evaluate(alert, &ctx, settings, redactor));
+        }
+        reports
+    });
     Ok(Outcome::Reports(reports))
 }
 

@@ -272,3 +272,32 @@ fn slack_and_sns_formats_print_the_rendered_messages() {
             .is_some_and(|t| t.contains("injection"))
     );
 }
+
+/// `vigil replay --aws` runs the same pipeline with the AWS adapters: here against the local
+/// AWS on loopback, seeded with the demo's CloudTrail records, reached through AWS_ENDPOINT_URL.
+#[tokio::test(flavor = "multi_thread")]
+async fn replay_with_aws_enriches_from_lookup_events() {
+    let aws = vigil_testkit::LocalAws::start().await;
+    let dir = root().join("examples/demo/agent-tool-access-denied/trail");
+    for entry in std::fs::read_dir(&dir).expect("trail") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("trail file");
+        aws.seed_cloudtrail(serde_json::from_str(&text).expect("json")).await;
+    }
+    let (event, _) = demo("agent-tool-access-denied");
+    let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
+        .current_dir(root())
+        .args(["replay", &event, "--aws", "--owners", "examples/owners.yaml", "--format", "json", "--now", "2026-11-20T09:40:00Z"])
+        .env("AWS_ENDPOINT_URL", aws.aws_url())
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .expect("vigil runs");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["finding"]["kind"], "access_denied", "{doc:#}");
+    assert_eq!(doc["finding"]["probable_causes"][0]["event_name"], "DetachRolePolicy");
+    let lookups = aws.requests("service=cloudtrail&operation=LookupEvents").await;
+    assert!(!lookups.is_empty(), "the CLI called LookupEvents");
+}

@@ -460,6 +460,13 @@ fn notes(
     }
     match (ctx.window, alert.alarm().is_some()) {
         (None, _) => notes.push("CloudTrail context was not searched.".to_string()),
+        (Some(_), true) if corr.causes.is_empty() && !ctx.missing.is_empty() => {
+            notes.push(format!(
+                "No change found in the part of CloudTrail that could be searched ({} of {} sources incomplete): causes may be missing.",
+                ctx.missing.len(),
+                ctx.sources.len() + ctx.missing.len()
+            ));
+        }
         (Some(_), true) if corr.causes.is_empty() => {
             let near = ctx
                 .looked_up_at

@@ -29,7 +29,8 @@ pub struct ChangeQuery {
 /// [`MissingContext`] entry (with the reason) instead of an error.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ChangeBatch {
-    /// Every record found, read-only and failed calls included (they are evidence).
+    /// Every write found, and every failed call (denied calls are evidence); successful
+    /// read-only calls may be left out, since they can never be causes.
     pub changes: Vec<Change>,
     /// Sources fully searched.
     pub sources: Vec<String>,

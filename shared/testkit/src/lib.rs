@@ -30,7 +30,13 @@ struct Server {
     url: String,
 }
 
+/// Python start-up (importing moto) is CPU-bound: with dozens of tests starting servers at once
+/// on two cores, nobody gets READY in time. Starting two at a time keeps each start quick.
+/// `tokio::sync` primitives work across the separate runtimes of `#[tokio::test]`s.
+static STARTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 async fn spawn(script: &str) -> Server {
+    let _turn = STARTING.acquire().await.expect("the semaphore is never closed");
     let root = repo_root();
     let python = root.join(".venv/bin/python");
     assert!(
@@ -51,7 +57,7 @@ async fn spawn(script: &str) -> Server {
         .unwrap_or_else(|e| panic!("starting {script}: {e}"));
     let stdout = child.stdout.take().expect("piped stdout");
     let mut lines = BufReader::new(stdout).lines();
-    let port = tokio::time::timeout(Duration::from_secs(30), async {
+    let port = tokio::time::timeout(Duration::from_secs(120), async {
         while let Ok(Some(line)) = lines.next_line().await {
             if let Some(p) = line.strip_prefix("READY port=") {
                 return p.trim().parse::<u16>().ok();
@@ -62,7 +68,7 @@ async fn spawn(script: &str) -> Server {
     .await
     .ok()
     .flatten()
-    .unwrap_or_else(|| panic!("{script} did not print READY port=N within 30 s"));
+    .unwrap_or_else(|| panic!("{script} did not print READY port=N within 120 s"));
     // Keep draining stdout so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     Server { child, url: format!("http://127.0.0.1:{port}") }
@@ -98,7 +104,7 @@ impl LocalAws {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(self.aws_url())
             .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_config::Credentials::new("testing", "testing", None, None, "vigil-testkit"))
+            .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "vigil-testkit"))
             .load()
             .await
     }
