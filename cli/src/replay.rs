@@ -175,13 +175,21 @@ fn evaluate_with_aws(
         Ok(a) => a,
         Err(e) => return Ok(Outcome::Refused(e)),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     let reports = runtime.block_on(async {
         let clients = vigil_adapters::config::AwsClients::from_env().await;
-        let enricher = vigil_adapters::enrichment::AwsEnricher::from_clients(&clients, vigil_adapters::cloudtrail::CloudTrailConfig::default());
+        let enricher = vigil_adapters::enrichment::AwsEnricher::from_clients(
+            &clients,
+            vigil_adapters::cloudtrail::CloudTrailConfig::default(),
+        );
         let mut reports = Vec::with_capacity(alerts.len());
         for alert in alerts {
-            let ctx = enricher.enrich(&alert, lookback, now.unwrap_or_else(Utc::now), budget).await;
+            let ctx = enricher
+                .enrich(&alert, lookback, now.unwrap_or_else(Utc::now), budget)
+                .await;
             reports.push(pipeline::evaluate(alert, &ctx, settings, redactor));
         }
         reports
@@ -204,14 +212,26 @@ fn run_inner(args: &ReplayArgs) -> Result<ExitCode> {
     let settings = load_settings(args.owners.as_deref(), args.rules.as_deref(), args.policy)?;
     let redactor = Redactor::new();
     let lookback = Duration::minutes(args.lookback_minutes.clamp(1, 90 * 24 * 60));
-    let outcome = evaluate_file(
-        &args.event,
-        &args.trail,
-        &settings,
-        lookback,
-        args.now,
-        &redactor,
-    )?;
+    let outcome = if args.aws {
+        let budget = std::time::Duration::from_secs(args.budget_seconds.clamp(1, 900));
+        evaluate_with_aws(
+            &args.event,
+            &settings,
+            lookback,
+            args.now,
+            budget,
+            &redactor,
+        )?
+    } else {
+        evaluate_file(
+            &args.event,
+            &args.trail,
+            &settings,
+            lookback,
+            args.now,
+            &redactor,
+        )?
+    };
     let mut out = std::io::stdout().lock();
     match outcome {
         Outcome::Refused(err) => {

@@ -281,12 +281,23 @@ async fn replay_with_aws_enriches_from_lookup_events() {
     let dir = root().join("examples/demo/agent-tool-access-denied/trail");
     for entry in std::fs::read_dir(&dir).expect("trail") {
         let text = std::fs::read_to_string(entry.expect("entry").path()).expect("trail file");
-        aws.seed_cloudtrail(serde_json::from_str(&text).expect("json")).await;
+        aws.seed_cloudtrail(serde_json::from_str(&text).expect("json"))
+            .await;
     }
     let (event, _) = demo("agent-tool-access-denied");
     let out = Command::new(env!("CARGO_BIN_EXE_vigil"))
         .current_dir(root())
-        .args(["replay", &event, "--aws", "--owners", "examples/owners.yaml", "--format", "json", "--now", "2026-11-20T09:40:00Z"])
+        .args([
+            "replay",
+            &event,
+            "--aws",
+            "--owners",
+            "examples/owners.yaml",
+            "--format",
+            "json",
+            "--now",
+            "2026-11-20T09:40:00Z",
+        ])
         .env("AWS_ENDPOINT_URL", aws.aws_url())
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -294,10 +305,20 @@ async fn replay_with_aws_enriches_from_lookup_events() {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .expect("vigil runs");
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(doc["finding"]["kind"], "access_denied", "{doc:#}");
-    assert_eq!(doc["finding"]["probable_causes"][0]["event_name"], "DetachRolePolicy");
-    let lookups = aws.requests("service=cloudtrail&operation=LookupEvents").await;
+    assert_eq!(
+        doc["finding"]["probable_causes"][0]["event_name"],
+        "DetachRolePolicy"
+    );
+    let lookups = aws
+        .requests("service=cloudtrail&operation=LookupEvents")
+        .await;
     assert!(!lookups.is_empty(), "the CLI called LookupEvents");
 }

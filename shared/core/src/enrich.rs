@@ -440,13 +440,23 @@ fn notes(
             Some(strength) => format!("prompt-attack filter on input: {strength}"),
             None => "no prompt-attack filter".to_string(),
         };
-        notes.push(format!("Guardrail {} ({}) version {}: {filter}.", g.id, g.name, g.version));
+        notes.push(format!(
+            "Guardrail {} ({}) version {}: {filter}.",
+            g.id, g.name, g.version
+        ));
     }
     match &ctx.service.invocation_logging {
         Some(crate::ports::InvocationLogging::Off) => {
-            notes.push("Bedrock invocation logging is off: there is no record of the prompts involved.".to_string());
+            notes.push(
+                "Bedrock invocation logging is off: there is no record of the prompts involved."
+                    .to_string(),
+            );
         }
-        Some(crate::ports::InvocationLogging::On { cloudwatch_log_group, s3_bucket, .. }) => {
+        Some(crate::ports::InvocationLogging::On {
+            cloudwatch_log_group,
+            s3_bucket,
+            ..
+        }) => {
             let mut places = Vec::new();
             if let Some(g) = cloudwatch_log_group {
                 places.push(format!("CloudWatch Logs group {g}"));
@@ -454,7 +464,10 @@ fn notes(
             if let Some(b) = s3_bucket {
                 places.push(format!("S3 bucket {b}"));
             }
-            notes.push(format!("Bedrock invocation logs (evidence stays in the account): {}.", places.join(" and ")));
+            notes.push(format!(
+                "Bedrock invocation logs (evidence stays in the account): {}.",
+                places.join(" and ")
+            ));
         }
         None => {}
     }
@@ -591,11 +604,20 @@ pub fn metric_line(m: &crate::ports::MetricHistory) -> Option<String> {
     let current = m.current?;
     let spark = sparkline(&m.points);
     let versus = match m.baseline {
-        Some(b) if b > 0.0 => format!(", {} the {}-hour median ({})", ratio_words(current / b), m.hours, short_num(b)),
+        Some(b) if b > 0.0 => format!(
+            ", {} the {}-hour median ({})",
+            ratio_words(current / b),
+            m.hours,
+            short_num(b)
+        ),
         Some(_) => format!(", against a {}-hour median of 0", m.hours),
         None => String::new(),
     };
-    Some(format!("Metric: {} now{versus} {spark}", short_num(current)).trim_end().to_string())
+    Some(
+        format!("Metric: {} now{versus} {spark}", short_num(current))
+            .trim_end()
+            .to_string(),
+    )
 }
 
 fn ratio_words(r: f64) -> String {
@@ -611,7 +633,11 @@ fn ratio_words(r: f64) -> String {
 }
 
 fn short_num(v: f64) -> String {
-    if v.fract() == 0.0 && v.abs() < 1e12 { format!("{v:.0}") } else { format!("{v:.2}") }
+    if v.fract() == 0.0 && v.abs() < 1e12 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
 }
 
 /// Eight-level block sparkline, at most 24 characters (the last points).
@@ -619,10 +645,18 @@ pub fn sparkline(points: &[f64]) -> String {
     const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     let finite: Vec<f64> = points.iter().copied().filter(|p| p.is_finite()).collect();
     let tail = finite.get(finite.len().saturating_sub(24)..).unwrap_or(&[]);
-    let (min, max) = tail.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(*p), hi.max(*p)));
+    let (min, max) = tail
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| {
+            (lo.min(*p), hi.max(*p))
+        });
     tail.iter()
         .map(|p| {
-            let level = if max > min { ((p - min) / (max - min) * 7.0).round() } else { 0.0 };
+            let level = if max > min {
+                ((p - min) / (max - min) * 7.0).round()
+            } else {
+                0.0
+            };
             #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
             let idx = level.clamp(0.0, 7.0) as usize;
             BARS.get(idx).copied().unwrap_or('▁')
@@ -637,9 +671,17 @@ mod service_context_tests {
 
     #[test]
     fn the_metric_line_compares_now_with_the_baseline_and_draws_a_sparkline() {
-        let m = MetricHistory { points: vec![2.0, 3.0, 2.0, 3.0, 18.0, 24.0], current: Some(24.0), baseline: Some(2.0), hours: 3 };
+        let m = MetricHistory {
+            points: vec![2.0, 3.0, 2.0, 3.0, 18.0, 24.0],
+            current: Some(24.0),
+            baseline: Some(2.0),
+            hours: 3,
+        };
         let line = metric_line(&m).unwrap_or_default();
-        assert!(line.starts_with("Metric: 24 now, 12x the 3-hour median (2)"), "{line}");
+        assert!(
+            line.starts_with("Metric: 24 now, 12x the 3-hour median (2)"),
+            "{line}"
+        );
         assert!(line.ends_with('█'), "{line}");
         assert_eq!(sparkline(&[1.0, 1.0]), "▁▁");
         assert_eq!(sparkline(&[]), "");

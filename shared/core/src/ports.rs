@@ -102,14 +102,27 @@ pub struct ServiceContext {
 
 /// Bedrock look-ups.
 pub trait BedrockInfo: Send + Sync {
-    fn invocation_logging(&self) -> impl Future<Output = Result<InvocationLogging, SourceError>> + Send;
-    fn guardrail(&self, id: &str, version: Option<&str>) -> impl Future<Output = Result<GuardrailSummary, SourceError>> + Send;
+    fn invocation_logging(
+        &self,
+    ) -> impl Future<Output = Result<InvocationLogging, SourceError>> + Send;
+    fn guardrail(
+        &self,
+        id: &str,
+        version: Option<&str>,
+    ) -> impl Future<Output = Result<GuardrailSummary, SourceError>> + Send;
 }
 
 /// CloudWatch look-ups for an alarm.
 pub trait MetricInfo: Send + Sync {
-    fn history(&self, alarm: &crate::model::Alarm, end: chrono::DateTime<chrono::Utc>) -> impl Future<Output = Result<MetricHistory, SourceError>> + Send;
-    fn alarm_tags(&self, alarm_arn: &str) -> impl Future<Output = Result<BTreeMap<String, String>, SourceError>> + Send;
+    fn history(
+        &self,
+        alarm: &crate::model::Alarm,
+        end: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<MetricHistory, SourceError>> + Send;
+    fn alarm_tags(
+        &self,
+        alarm_arn: &str,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, SourceError>> + Send;
 }
 
 /// A context source that failed, and whether trying again could help.
@@ -126,8 +139,16 @@ pub struct SourceError {
 pub enum Outgoing {
     /// `channel` is required in bot-token mode and ignored by webhooks; `thread_ts` posts a
     /// reply in a thread; `update_ts` edits an earlier message (`chat.update`) instead.
-    Slack { channel: Option<String>, message: SlackMessage, thread_ts: Option<String>, update_ts: Option<String> },
-    Sns { topic_arn: String, message: SnsNotification },
+    Slack {
+        channel: Option<String>,
+        message: SlackMessage,
+        thread_ts: Option<String>,
+        update_ts: Option<String>,
+    },
+    Sns {
+        topic_arn: String,
+        message: SnsNotification,
+    },
 }
 
 /// What a channel did with a message.
@@ -155,5 +176,9 @@ pub struct DeliveryError {
 /// does not fit is reported as retryable instead of waited for.
 pub trait Notifier: Send + Sync {
     fn name(&self) -> &str;
-    fn send(&self, message: &Outgoing, time_left: Duration) -> impl Future<Output = Result<Delivered, DeliveryError>> + Send;
+    fn send(
+        &self,
+        message: &Outgoing,
+        time_left: Duration,
+    ) -> impl Future<Output = Result<Delivered, DeliveryError>> + Send;
 }

@@ -36,7 +36,10 @@ struct Server {
 static STARTING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
 
 async fn spawn(script: &str) -> Server {
-    let _turn = STARTING.acquire().await.expect("the semaphore is never closed");
+    let _turn = STARTING
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
     let root = repo_root();
     let python = root.join(".venv/bin/python");
     assert!(
@@ -71,7 +74,10 @@ async fn spawn(script: &str) -> Server {
     .unwrap_or_else(|| panic!("{script} did not print READY port=N within 120 s"));
     // Keep draining stdout so the server never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Server { child, url: format!("http://127.0.0.1:{port}") }
+    Server {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
 }
 
 /// The local AWS and the Slack stand-in, for one test.
@@ -86,7 +92,11 @@ impl LocalAws {
     /// Start both servers on free loopback ports.
     pub async fn start() -> LocalAws {
         let (aws, slack) = tokio::join!(spawn("server.py"), spawn("slack.py"));
-        LocalAws { aws, slack, http: reqwest::Client::new() }
+        LocalAws {
+            aws,
+            slack,
+            http: reqwest::Client::new(),
+        }
     }
 
     /// `http://127.0.0.1:PORT` of the local AWS.
@@ -104,7 +114,13 @@ impl LocalAws {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(self.aws_url())
             .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_credential_types::Credentials::new("testing", "testing", None, None, "vigil-testkit"))
+            .credentials_provider(aws_credential_types::Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "vigil-testkit",
+            ))
             .load()
             .await
     }
@@ -123,34 +139,72 @@ impl LocalAws {
 
     /// Seed CloudTrail records (a record, a list, or `{"Records":[...]}`) for LookupEvents.
     pub async fn seed_cloudtrail(&self, records: Value) -> Value {
-        self.call(reqwest::Method::POST, format!("{}/_vigil/cloudtrail/events", self.aws.url), Some(records)).await
+        self.call(
+            reqwest::Method::POST,
+            format!("{}/_vigil/cloudtrail/events", self.aws.url),
+            Some(records),
+        )
+        .await
     }
 
     /// Inject faults or set the LookupEvents rate (see localaws/README.md).
     pub async fn faults(&self, body: Value) -> Value {
-        self.call(reqwest::Method::POST, format!("{}/_vigil/faults", self.aws.url), Some(body)).await
+        self.call(
+            reqwest::Method::POST,
+            format!("{}/_vigil/faults", self.aws.url),
+            Some(body),
+        )
+        .await
     }
 
     /// The local AWS's request log, optionally filtered (`service=cloudtrail&operation=LookupEvents`).
     pub async fn requests(&self, query: &str) -> Vec<Value> {
-        let v = self.call(reqwest::Method::GET, format!("{}/_vigil/requests?{query}", self.aws.url), None).await;
-        v.get("requests").and_then(Value::as_array).cloned().unwrap_or_default()
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                format!("{}/_vigil/requests?{query}", self.aws.url),
+                None,
+            )
+            .await;
+        v.get("requests")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// What moto holds (SNS messages published, ...): `GET /moto-api/data.json`.
     pub async fn moto_data(&self) -> Value {
-        self.call(reqwest::Method::GET, format!("{}/moto-api/data.json", self.aws.url), None).await
+        self.call(
+            reqwest::Method::GET,
+            format!("{}/moto-api/data.json", self.aws.url),
+            None,
+        )
+        .await
     }
 
     /// Queue Slack responses (`[{"status":429,"retry_after":1}, ...]`), one per request.
     pub async fn slack_script(&self, script: Value) -> Value {
-        self.call(reqwest::Method::POST, format!("{}/_stand-in/script", self.slack.url), Some(script)).await
+        self.call(
+            reqwest::Method::POST,
+            format!("{}/_stand-in/script", self.slack.url),
+            Some(script),
+        )
+        .await
     }
 
     /// Every request the Slack stand-in received.
     pub async fn slack_requests(&self) -> Vec<Value> {
-        let v = self.call(reqwest::Method::GET, format!("{}/_stand-in/requests", self.slack.url), None).await;
-        v.get("requests").and_then(Value::as_array).cloned().unwrap_or_default()
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                format!("{}/_stand-in/requests", self.slack.url),
+                None,
+            )
+            .await;
+        v.get("requests")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Stop both servers now (dropping the handle does the same).
