@@ -15,9 +15,10 @@
 //! - caches each source's result per (lookup, window rounded to the minute) for a short TTL,
 //!   so an alert storm handled by one warm Lambda does not repeat the same lookups.
 //!
-//! A query entry is an event source (`iam.amazonaws.com`) or, for the other lookup
-//! attributes, `Key=value` (see [`lookup_entry`]): `Username=<function>` finds the calls a
-//! Lambda function made under its role session, wherever they went.
+//! One lookup per event source (`iam.amazonaws.com`) and per principal (`Username`: the calls
+//! a Lambda function made under its role session, wherever they went). Internally a lookup is
+//! an entry string: an event source, or `Key=value` for the other attributes (see
+//! [`lookup_entry`]), which also keys the cache.
 //!
 //! Invariant: at most `requests_per_second` (never more than 2) `LookupEvents` requests leave
 //! the process in any second, whatever the number of concurrent lookups; `changes` returns
@@ -555,10 +556,15 @@ impl ChangeSource for CloudTrailChangeSource {
     async fn changes(&self, query: &ChangeQuery) -> ChangeBatch {
         let started = Instant::now();
         let deadline = started + query.budget;
+        let principals: Vec<String> = query
+            .principals
+            .iter()
+            .map(|p| lookup_entry("Username", p.trim()))
+            .collect();
         let mut entries: Vec<&str> = Vec::new();
-        for e in &query.event_sources {
+        for e in query.event_sources.iter().chain(&principals) {
             let e = e.trim();
-            if !e.is_empty() && !entries.contains(&e) {
+            if !e.is_empty() && !e.ends_with('=') && !entries.contains(&e) {
                 entries.push(e);
             }
         }

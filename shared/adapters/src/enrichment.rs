@@ -65,11 +65,13 @@ where
         budget: Duration,
     ) -> Context {
         let window = enrich::window_for(alert.time, lookback);
+        let principals = principal_lookups(alert);
         let mut lookups = enrich::sources_for(alert);
-        lookups.extend(principal_lookups(alert));
+        lookups.extend(principals.iter().map(|p| lookup_entry("Username", p)));
         let query = ChangeQuery {
             window,
-            event_sources: lookups.clone(),
+            event_sources: enrich::sources_for(alert),
+            principals,
             budget: inner_budget(budget),
         };
 
@@ -196,8 +198,8 @@ fn missing(e: SourceError) -> MissingContext {
     }
 }
 
-/// Lookups by principal beyond the event sources: Lambda names its role session after the
-/// function, so `Username=<function>` finds the function's own calls in whatever service they
+/// Principals to look up beyond the event sources: Lambda names its role session after the
+/// function, so a `Username` lookup of the function's name finds the function's own calls in whatever service they
 /// went to (its denied calls, and through them the role it runs as). Searching by event source
 /// alone misses them: a tool function's denied `GetSecretValue` is a Secrets Manager event,
 /// not a Lambda one.
@@ -212,9 +214,8 @@ fn principal_lookups(alert: &Alert) -> Vec<String> {
                 {
                     // A qualified name (`fn:alias`) is not the session name; the function's is.
                     let name = f.split(':').next().unwrap_or(f);
-                    let entry = lookup_entry("Username", name);
-                    if !out.contains(&entry) {
-                        out.push(entry);
+                    if !out.iter().any(|o| o == name) {
+                        out.push(name.to_string());
                     }
                 }
             }
@@ -288,7 +289,7 @@ mod tests {
     #[test]
     fn lambda_alarms_also_look_up_the_functions_own_calls() {
         let a = alarm_alert("AWS/Lambda", &[("FunctionName", "tool:live")]);
-        assert_eq!(principal_lookups(&a), vec!["Username=tool".to_string()]);
+        assert_eq!(principal_lookups(&a), vec!["tool".to_string()]);
         assert!(principal_lookups(&alarm_alert("AWS/Bedrock", &[("ModelId", "m")])).is_empty());
     }
 

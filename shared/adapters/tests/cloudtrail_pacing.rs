@@ -69,6 +69,7 @@ fn query(now: DateTime<Utc>, sources: &[&str], budget: Duration) -> ChangeQuery 
     ChangeQuery {
         window: enrich::window_for(now, chrono::Duration::minutes(60)),
         event_sources: sources.iter().map(|s| s.to_string()).collect(),
+        principals: Vec::new(),
         budget,
     }
 }

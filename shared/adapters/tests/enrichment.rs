@@ -724,6 +724,7 @@ async fn read_only_successes_are_dropped_and_failed_calls_kept_as_evidence() {
         .changes(&ChangeQuery {
             window: enrich::window_for(now, chrono::Duration::minutes(60)),
             event_sources: vec!["iam.amazonaws.com".into()],
+            principals: Vec::new(),
             budget: Duration::from_secs(10),
         })
         .await;

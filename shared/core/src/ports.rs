@@ -21,6 +21,10 @@ pub struct ChangeQuery {
     pub window: Window,
     /// One `LookupEvents` query per source (the API takes one lookup attribute per call).
     pub event_sources: Vec<String>,
+    /// User or session names whose own calls to search, whatever service they went to: Lambda
+    /// names its role session after the function, so a tool function's denied calls (and
+    /// through them the role it runs as) are found by its name.
+    pub principals: Vec<String>,
     /// How long the lookups may take in all; what is not done by then is reported as partial.
     pub budget: Duration,
 }
