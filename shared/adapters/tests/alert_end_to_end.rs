@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use vigil_adapters::bedrock::BedrockApiInfo;
 use vigil_adapters::cloudtrail::{CloudTrailChangeSource, CloudTrailConfig, LookupPacer};
 use vigil_adapters::cloudwatch::CloudWatchInfo;
@@ -157,7 +157,7 @@ async fn with_lookup_events_throttled_the_alert_still_goes_out_marked_partial_in
         .requests("service=cloudtrail&operation=LookupEvents")
         .await;
     assert!(
-        lookups.iter().all(|r| r["status"] == Value::from(400)),
+        lookups.iter().all(|r| r["status"] == 400),
         "every lookup was throttled"
     );
     println!(
