@@ -70,6 +70,12 @@ class Handler(BaseHTTPRequestHandler):
     def reply(self, status: int, body, ctype: str = "application/json", headers: dict | None = None):
         data = body if isinstance(body, bytes) else (
             body.encode() if isinstance(body, str) else json.dumps(body).encode())
+        # Log the answer before sending it: a client that reads the request log right after
+        # its response must find the status there.
+        record = getattr(self, "current_record", None)
+        if record is not None:
+            with STATE.lock:
+                record["status"], record["response"] = status, data.decode("utf-8", "replace")
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -80,12 +86,16 @@ class Handler(BaseHTTPRequestHandler):
         return status, data.decode("utf-8", "replace")
 
     def do_GET(self):
+        self.current_record = None
         if urlsplit(self.path).path == "/_stand-in/requests":
             with STATE.lock:
-                return self.reply(200, {"requests": STATE.requests})
+                snapshot = json.dumps({"requests": STATE.requests})
+            return self.reply(200, snapshot)
         return self.reply(404, {"ok": False, "error": "unknown_method"})
 
     def do_POST(self):
+        # One handler serves every request of a keep-alive connection: forget the last record.
+        self.current_record = None
         mono, wall = time.monotonic(), time.time()
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         path = urlsplit(self.path).path
@@ -127,6 +137,7 @@ class Handler(BaseHTTPRequestHandler):
             record["seq"] = len(STATE.requests) + 1
             STATE.requests.append(record)
             scripted = STATE.script.pop(0) if STATE.script else None
+        self.current_record = record
 
         if scripted and scripted.get("delay"):
             time.sleep(float(scripted["delay"]))
