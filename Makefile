@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build test check demo venv local-aws local-aws-stop
+.PHONY: build test check demo venv local-aws local-aws-stop validate build-lambda deploy
 
 # The repo-local Python venv with the pinned local AWS (moto + vigil's extension) and the Slack
 # stand-in. Tests start their own servers from it on free loopback ports.
@@ -29,7 +29,9 @@ local-aws-stop:
 build:
 	$(CARGO) build --workspace --locked
 
+# The end-to-end test runs the built function binaries under `cargo lambda watch`: build them first.
 test: venv
+	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked
 	localaws/run.sh test
 
@@ -40,3 +42,17 @@ check:
 # Replays the three situations in examples/demo/ offline with target/debug/vigil.
 demo: build
 	scripts/demo.sh
+
+# Lints and security-checks template.yaml offline (cfn-lint + serverless rules, the SAM transform,
+# an IAM guard, checkov) with the pinned tools of requirements-validate.txt (own venv: target/validate-venv).
+validate:
+	scripts/validate.sh
+
+# Cross-compiles the Lambda functions for arm64 (target/lambda/<name>/bootstrap); cargo-lambda and zig
+# come from .venv, and the aarch64-unknown-linux-gnu standard library must be installed (docs/DEPLOY.md).
+build-lambda: venv
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked --bin handle-alarm --bin handle-event
+
+# Validates, then `sam build` and `sam deploy --guided` (docs/DEPLOY.md).
+deploy: venv
+	scripts/deploy.sh

@@ -10,6 +10,8 @@
 //! - [`cloudwatch`]: [`cloudwatch::CloudWatchInfo`], the alarm's metric history and tags.
 //! - [`enrichment`]: [`enrichment::Enricher`], all of the above asked at once for one alert,
 //!   within a time budget, folded into a [`vigil_core::enrich::Context`].
+//! - [`journal`]: the change journal in DynamoDB: [`journal::ChangeJournal`] writes what the
+//!   event function receives, [`journal::JournalFirst`] reads it before `LookupEvents`.
 //! - [`delivery`]: every rendered message of an alert sent to its channels at once; the retry
 //!   policy the notifiers share.
 //! - [`slack`]: the Slack notifier (incoming webhook or bot token).
@@ -27,6 +29,7 @@ pub mod cloudwatch;
 pub mod config;
 pub mod delivery;
 pub mod enrichment;
+pub mod journal;
 pub mod secrets;
 pub mod slack;
 pub mod sns;

@@ -7,6 +7,8 @@
 // Test support fails loudly on purpose: a missing venv or a dead server is a broken test setup.
 #![allow(clippy::expect_used, clippy::panic)]
 
+pub mod lambda;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
