@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build test check demo venv local-aws local-aws-stop validate build-lambda deploy
+.PHONY: build build-dev test check demo venv local-aws local-aws-stop validate deploy
 
 # The repo-local Python venv with the pinned local AWS (moto + vigil's extension) and the Slack
 # stand-in. Tests start their own servers from it on free loopback ports.
@@ -26,12 +26,15 @@ local-aws: venv
 local-aws-stop:
 	localaws/run.sh stop
 
-build:
-	$(CARGO) build --workspace --locked
+# The debug build of everything (binaries, tests, examples) for this machine. `--all-targets` makes
+# cargo resolve features exactly as `cargo test --workspace` does, so the two share one set of
+# compiled dependencies instead of building every SDK crate twice.
+build-dev:
+	$(CARGO) build --workspace --all-targets --locked
 
-# The end-to-end test runs the built function binaries under `cargo lambda watch`: build them first.
+# `cargo test --workspace` also builds every function binary (each has integration tests), which the
+# end-to-end test then runs under `cargo lambda watch`.
 test: venv
-	$(CARGO) build --workspace --locked
 	$(CARGO) test --workspace --locked
 	localaws/run.sh test
 
@@ -40,7 +43,7 @@ check:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 # Replays the three situations in examples/demo/ offline with target/debug/vigil.
-demo: build
+demo: build-dev
 	scripts/demo.sh
 
 # Lints and security-checks template.yaml offline (cfn-lint + serverless rules, the SAM transform,
@@ -50,7 +53,7 @@ validate:
 
 # Cross-compiles the Lambda functions for arm64 (target/lambda/<name>/bootstrap); cargo-lambda and zig
 # come from .venv, and the aarch64-unknown-linux-gnu standard library must be installed (docs/DEPLOY.md).
-build-lambda: venv
+build: venv
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked --bin handle-alarm --bin handle-event
 
 # Validates, then `sam build` and `sam deploy --guided` (docs/DEPLOY.md).

@@ -3,7 +3,7 @@
 # the alarm as delivered (event.json), the CloudTrail log files written before it (trail/),
 # the example owners file, and terminal output. Exits non-zero if any replay fails.
 #
-# Usage: scripts/demo.sh            (after `cargo build --workspace --locked`, or just `make demo`)
+# Usage: scripts/demo.sh            (after `make build-dev`, or just `make demo`)
 #        VIGIL=path/to/vigil scripts/demo.sh
 set -euo pipefail
 
@@ -15,7 +15,7 @@ OWNERS=examples/owners.yaml
 DEMO_DIR=examples/demo
 
 if [[ ! -x $VIGIL ]]; then
-  echo "demo: $VIGIL is missing or not executable; run 'make build' first" >&2
+  echo "demo: $VIGIL is missing or not executable; run 'make build-dev' first" >&2
   exit 2
 fi
 if [[ ! -f $OWNERS ]]; then

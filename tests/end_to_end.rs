@@ -5,7 +5,8 @@
 //! HTTP to the local AWS (moto + vigil's extension: SNS, Secrets Manager, DynamoDB,
 //! CloudTrail `LookupEvents`) and the Slack stand-in. Nothing is mocked inside the process.
 //!
-//! Needs the binaries built first (`cargo build --workspace --locked`; `make test` does it)
+//! Needs the binaries built first (`cargo test --workspace --locked`, i.e. `make test`, builds them
+//! before running any test; `make build-dev` does too)
 //! and the venv (`make venv`). Each invocation's duration is printed (`-- --nocapture`); those
 //! numbers are the measured durations in docs/COST.md.
 
@@ -679,4 +680,51 @@ async fn a_malformed_event_is_refused_and_the_function_keeps_serving() {
     }
 
     s.report("malformed");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_misconfigured_function_refuses_every_event_with_a_config_error_and_stays_up() {
+    let _turn = ONE_AT_A_TIME.acquire().await.expect("semaphore");
+    // No AWS is needed to read the configuration: the endpoint is a closed port.
+    let envs: Vec<(&str, &str)> = vec![
+        ("AWS_ENDPOINT_URL", "http://127.0.0.1:9"),
+        ("AWS_REGION", REGION),
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("VIGIL_SLACK_SECRET", "secretsmanager:vigil/slack"),
+        ("VIGIL_OWNERS_FILE", "examples/owners.yaml"),
+        (
+            "VIGIL_SNS_TOPIC_ARN",
+            "arn:aws:sns:us-east-1:111122223333:vigil",
+        ),
+        ("VIGIL_TABLE_NAME", TABLE),
+        ("VIGIL_CONTENT_POLICY", "loud"),
+        ("RUST_LOG", "info"),
+    ];
+    let lambda = LambdaRuntime::start(&envs).await;
+    let event = read_json("examples/demo/agent-tool-access-denied/event.json");
+    for function in ["handle-alarm", "handle-event"] {
+        for attempt in 0..2 {
+            let got = lambda.invoke(function, &event).await;
+            assert_eq!(
+                got.error_type.as_deref(),
+                Some("Config"),
+                "{function} attempt {attempt}: HTTP {} {}\n{}",
+                got.status,
+                got.body,
+                lambda.log_tail(40)
+            );
+            let message = got.body["errorMessage"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("VIGIL_CONTENT_POLICY"),
+                "the error names the setting: {message}"
+            );
+            assert!(
+                lambda.is_running(function).await,
+                "{function} stays up to answer the next event (and Lambda dead-letters each one)"
+            );
+        }
+    }
+    lambda.stop().await;
 }

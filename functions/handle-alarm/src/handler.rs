@@ -114,6 +114,35 @@ impl From<HandlerError> for lambda_runtime::Diagnostic {
     }
 }
 
+/// What a function does when its cold start failed with `error`.
+///
+/// A [`HandlerError::Config`] (a setting, or what it points at, is unusable) will not heal by
+/// restarting, so the process stays up and answers every invocation with that error: each event
+/// is retried by Lambda and then handed to the on-failure destination with `errorType: Config`
+/// and the reason, where an exiting process would only leave `Runtime.ExitError` and a log
+/// line. Any other error (a dependency that did not answer) is returned, so the process exits
+/// and Lambda starts a fresh environment for the retry.
+pub async fn serve_cold_start_failure(error: HandlerError) -> Result<(), lambda_runtime::Error> {
+    if !matches!(error, HandlerError::Config(_)) {
+        return Err(error.into());
+    }
+    let diagnostic = lambda_runtime::Diagnostic::from(error);
+    lambda_runtime::run(lambda_runtime::service_fn(
+        move |_event: lambda_runtime::LambdaEvent<Value>| {
+            let diagnostic = diagnostic.clone();
+            async move {
+                tracing::error!(
+                    error_type = %diagnostic.error_type,
+                    error = %diagnostic.error_message,
+                    "refusing the event: the function is misconfigured"
+                );
+                Err::<Value, _>(diagnostic)
+            }
+        },
+    ))
+    .await
+}
+
 /// What became of one alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -219,8 +248,18 @@ impl TimeLimit {
             .duration_since(UNIX_EPOCH)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
             .unwrap_or(0);
-        let left = Duration::from_millis(deadline_ms.saturating_sub(now_ms))
-            .saturating_sub(RESPONSE_MARGIN);
+        if deadline_ms <= now_ms {
+            // A deadline already past when the invocation starts is a clock or emulator fault
+            // (Lambda's is always ahead); the configured budgets still bound the work and
+            // Lambda's own timeout still applies, so an alert is not dropped for it.
+            tracing::warn!(
+                deadline_ms,
+                now_ms,
+                "runtime deadline already past; using the configured budgets"
+            );
+            return Self::unlimited();
+        }
+        let left = Duration::from_millis(deadline_ms - now_ms).saturating_sub(RESPONSE_MARGIN);
         Self::until(Instant::now() + left)
     }
 
@@ -572,5 +611,25 @@ mod tests {
             TimeLimit::from_lambda_deadline(0).share(Duration::from_secs(1), Duration::ZERO),
             Duration::from_secs(1)
         );
+    }
+
+    #[test]
+    fn a_deadline_already_past_falls_back_to_the_configured_budgets() {
+        // `cargo lambda watch` sends 600000 (a duration) where Lambda sends epoch ms: 1970.
+        assert_eq!(
+            TimeLimit::from_lambda_deadline(600_000)
+                .share(Duration::from_secs(4), Duration::from_secs(1)),
+            Duration::from_secs(4)
+        );
+        let now_ms = u64::try_from(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .expect("clock after 1970")
+                .as_millis(),
+        )
+        .expect("fits");
+        let soon = TimeLimit::from_lambda_deadline(now_ms + 3_000)
+            .share(Duration::from_secs(60), Duration::ZERO);
+        assert!(soon < Duration::from_secs(3), "{soon:?}");
     }
 }

@@ -1,8 +1,7 @@
 //! The `handle-event` Lambda binary: read the configuration once, build the deps once, then
 //! answer events until the runtime stops. Everything else is in the library.
 
-use handle_alarm::HandlerError;
-use handle_alarm::handler::TimeLimit;
+use handle_alarm::handler::{TimeLimit, serve_cold_start_failure};
 use handle_event::{Config, build_aws, handle_within};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -19,13 +18,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let config = Config::from_env()
-        .map_err(HandlerError::from)
-        .inspect_err(|e| tracing::error!(error = %e, "bad configuration"))?;
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!(error = %e, "bad configuration");
+            return serve_cold_start_failure(e.into()).await;
+        }
+    };
     let sdk = handle_alarm::deps::sdk_config().await;
-    let deps = build_aws(&config, &sdk).await.inspect_err(
-        |e| tracing::error!(error = %e, error_type = e.error_type(), "cold start failed"),
-    )?;
+    let deps = match build_aws(&config, &sdk).await {
+        Ok(deps) => deps,
+        Err(e) => {
+            tracing::error!(error = %e, error_type = e.error_type(), "cold start failed");
+            return serve_cold_start_failure(e).await;
+        }
+    };
     let deps = &deps;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let limit = TimeLimit::from_lambda_deadline(event.context.deadline);

@@ -8,10 +8,10 @@
 //!
 //! Why `watch --only-lambda-apis` and not `watch` starting the functions itself: `watch`
 //! starts a function with `cargo run --bin NAME`, which resolves features for that one package
-//! instead of the workspace, so after `cargo build --workspace` it recompiles `vigil-core`,
+//! instead of the workspace, so after `cargo test --workspace` it recompiles `vigil-core`,
 //! `vigil-adapters` and the function (measured: 45-60 s per function on two cores) inside the
 //! first invocation, and then overwrites the binary the workspace build made. Starting the
-//! built binary directly tests exactly what `cargo build --workspace` produced, with no cargo
+//! built binary directly tests exactly what `cargo test --workspace` produced, with no cargo
 //! inside the test, and the harness owns the processes (nothing outlives the test).
 //!
 //! `watch` 1.9.2 sends a constant `Lambda-Runtime-Deadline-Ms: 600000` with every event (a
@@ -167,8 +167,8 @@ fn newest_mtime(dir: &Path) -> Option<(SystemTime, PathBuf)> {
 /// test pass or fail on old code).
 pub fn assert_functions_built() {
     let root = repo_root();
-    let build = "run `cargo build --workspace --locked` (`make build`; `make test` does it) \
-                 before the end-to-end tests: they run the built binaries";
+    let build = "run `cargo test --workspace --locked` (`make test`) or `make build-dev` \
+                 before the end-to-end tests alone: they run the built binaries";
     for function in FUNCTIONS {
         let binary = function_binary(function);
         let built = std::fs::metadata(&binary)
