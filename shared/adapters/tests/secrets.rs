@@ -45,8 +45,10 @@ fn assert_clean(what: &str, text: &str) {
     }
 }
 
+/// A loader with a generous timeout: these tests are about what is loaded, and a local AWS on
+/// a loaded CI machine can take longer than the production default of 5 s to answer.
 async fn loader(aws: &LocalAws) -> SecretLoader {
-    SecretLoader::new(&aws.sdk_config().await)
+    SecretLoader::new(&aws.sdk_config().await).with_timeout(Duration::from_secs(60))
 }
 
 async fn put_secret(aws: &LocalAws, name: &str, value: &str) -> String {
