@@ -45,6 +45,9 @@ from werkzeug.serving import make_server
 from werkzeug.test import Client
 from werkzeug.wsgi import get_input_stream
 
+# DynamoDB's JSON protocol target prefix: these requests are served one at a time (see
+# LocalAws.dynamodb_lock).
+DYNAMODB_TARGET = "DynamoDB_20120810."
 # boto3 sends the long form, the Rust SDK the short one ("CloudTrail_20131101.LookupEvents").
 LOOKUP_EVENTS = re.compile(r"^(com\.amazonaws\.cloudtrail\.v20131101\.)?CloudTrail_20131101\.LookupEvents$")
 LOOKUP_KEYS = {
@@ -480,6 +483,12 @@ class LocalAws:
     def __init__(self):
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.lock = threading.Lock()
+        # DynamoDB makes every single-item write atomic: a ConditionExpression is evaluated and
+        # the write applied as one step. moto evaluates the condition, then writes, with no
+        # lock, so under this threaded server two conditional writes of one item can both
+        # succeed (a lost update). Serializing moto's DynamoDB requests restores per-item
+        # atomicity (and makes reads see whole writes). Other services are not affected.
+        self.dynamodb_lock = threading.Lock()
         self.cloudtrail = CloudTrail()
         self.guardrails = Guardrails()
         self.faults = Faults()
@@ -552,6 +561,17 @@ class LocalAws:
             return start_response(status, headers, exc_info)
 
         try:
+            if environ.get("HTTP_X_AMZ_TARGET", "").startswith(DYNAMODB_TARGET):
+                with self.dynamodb_lock:
+                    # The whole answer is produced under the lock, not only its start.
+                    answer = self.moto(environ, recording_start_response)
+                    try:
+                        data = b"".join(answer)
+                    finally:
+                        close = getattr(answer, "close", None)
+                        if close:
+                            close()
+                return [data]
             return self.moto(environ, recording_start_response)
         except Exception:
             entry["status"] = 500  # the server answers 500 with moto's traceback in its log

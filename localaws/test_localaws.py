@@ -272,6 +272,75 @@ def test_secrets_and_ssm_secure_string():
     assert ssm.get_parameter(Name="/vigil/bot-token", WithDecryption=True)["Parameter"]["Value"] == "xoxb-123"
 
 
+def dynamodb_table(name: str):
+    ddb = client("dynamodb", config=Config(max_pool_connections=16, retries={"total_max_attempts": 1}))
+    ddb.create_table(
+        TableName=name, BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "cid")],
+        GlobalSecondaryIndexes=[{"IndexName": "by-correlation", "Projection": {"ProjectionType": "ALL"},
+                                 "KeySchema": [{"AttributeName": "cid", "KeyType": "HASH"},
+                                               {"AttributeName": "sk", "KeyType": "RANGE"}]}])
+    return ddb
+
+
+def test_dynamodb_conditional_writes_are_atomic_under_concurrency():
+    # Optimistic increments: read, then write conditional on the value read. moto alone checks
+    # the condition and writes without a lock, so two of them could both succeed on one value
+    # (observed: 1,200 successful writes, counter 1,197). The server serializes DynamoDB. A race
+    # needs luck: without the lock this short run fails about one time in six (runs of 1,200
+    # increments, ~15 s, fail nearly always); with it, it never fails.
+    ddb = dynamodb_table("atomic")
+    key = {"pk": {"S": "ctr"}, "sk": {"S": "ctr"}}
+    ddb.put_item(TableName="atomic", Item={**key, "v": {"N": "0"}})
+    wins, barrier = [0] * 8, threading.Barrier(8)
+
+    def increment(i: int) -> None:
+        barrier.wait()
+        for _ in range(10):
+            while True:
+                v = int(ddb.get_item(TableName="atomic", Key=key, ConsistentRead=True)["Item"]["v"]["N"])
+                try:
+                    ddb.put_item(TableName="atomic", Item={**key, "v": {"N": str(v + 1)}},
+                                 ConditionExpression="v = :old", ExpressionAttributeValues={":old": {"N": str(v)}})
+                    wins[i] += 1
+                    break
+                except ClientError as err:
+                    assert err.response["Error"]["Code"] == "ConditionalCheckFailedException"
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(increment, range(8)))
+    final = int(ddb.get_item(TableName="atomic", Key=key, ConsistentRead=True)["Item"]["v"]["N"])
+    assert sum(wins) == 80 and final == 80
+
+
+def test_dynamodb_features_the_state_store_uses():
+    ddb = dynamodb_table("features")
+    # A failed condition returns the item that failed it.
+    ddb.put_item(TableName="features", Item={"pk": {"S": "event#1"}, "sk": {"S": "claim"}, "status": {"S": "done"}})
+    with pytest.raises(ClientError) as info:
+        ddb.put_item(TableName="features", Item={"pk": {"S": "event#1"}, "sk": {"S": "claim"}},
+                     ConditionExpression="attribute_not_exists(pk)", ReturnValuesOnConditionCheckFailure="ALL_OLD")
+    assert info.value.response["Item"]["status"] == {"S": "done"}
+    # The by-correlation index pages in sort-key order; rows without cid are not in it.
+    for i in range(5):
+        item = {"pk": {"S": f"ledger#h{i % 2}"}, "sk": {"S": f"2026-11-20T09:0{i}"}}
+        if i != 4:
+            item["cid"] = {"S": "a" if i % 2 else "b"}
+        ddb.put_item(TableName="features", Item=item)
+    page = ddb.query(TableName="features", IndexName="by-correlation", KeyConditionExpression="cid = :c",
+                     ExpressionAttributeValues={":c": {"S": "b"}}, Limit=1)
+    rest = ddb.query(TableName="features", IndexName="by-correlation", KeyConditionExpression="cid = :c",
+                     ExpressionAttributeValues={":c": {"S": "b"}}, ExclusiveStartKey=page["LastEvaluatedKey"])
+    assert [r["sk"]["S"] for r in page["Items"] + rest["Items"]] == ["2026-11-20T09:00", "2026-11-20T09:02"]
+    # A take: DeleteItem answers with what it deleted, once.
+    taken = ddb.delete_item(TableName="features", Key={"pk": {"S": "event#1"}, "sk": {"S": "claim"}},
+                            ReturnValues="ALL_OLD")
+    assert taken["Attributes"]["status"] == {"S": "done"}
+    assert "Attributes" not in ddb.delete_item(TableName="features", Key={"pk": {"S": "event#1"}, "sk": {"S": "claim"}},
+                                               ReturnValues="ALL_OLD")
+
+
 def test_reset_wipes_state_and_log():
     client("sns").create_topic(Name="gone")
     http("POST", AWS + "/_vigil/cloudtrail/events", record(1, 1))

@@ -74,7 +74,9 @@ fn default_owners() -> Owners {
     })
 }
 
-fn load_settings(
+/// The owners file (or the default route), the built-in rules extended by `rules`, and the
+/// content policy.
+pub(crate) fn load_settings(
     owners: Option<&Path>,
     rules: Option<&Path>,
     policy: ContentPolicy,
@@ -131,25 +133,40 @@ fn evaluate_file(
     for w in &trail.warnings {
         eprintln!("vigil: trail: {w}");
     }
+    if trail.changes.is_empty() && trail.warnings.is_empty() && now.is_none() {
+        return Ok(Outcome::Reports(evaluate_offline(
+            alerts, settings, redactor,
+        )));
+    }
     let looked_up_at = now.unwrap_or_else(Utc::now);
     let reports = alerts
         .into_iter()
         .map(|alert| {
-            let ctx = if trail.changes.is_empty() && trail.warnings.is_empty() && now.is_none() {
-                Context::default()
-            } else {
-                let window = enrich::window_for(alert.time, lookback);
-                Context::from_changes(
-                    window,
-                    looked_up_at,
-                    trail.changes.clone(),
-                    enrich::sources_for(&alert),
-                )
-            };
+            let window = enrich::window_for(alert.time, lookback);
+            let ctx = Context::from_changes(
+                window,
+                looked_up_at,
+                trail.changes.clone(),
+                enrich::sources_for(&alert),
+            );
             pipeline::evaluate(alert, &ctx, settings, redactor)
         })
         .collect();
     Ok(Outcome::Reports(reports))
+}
+
+/// The pipeline with no context at all (no trail, no lookup): what `replay EVENT` prints
+/// without `--trail`, and what `redrive` shows it would send.
+pub(crate) fn evaluate_offline(
+    alerts: Vec<Alert>,
+    settings: &Settings,
+    redactor: &Redactor,
+) -> Vec<Report> {
+    let ctx = Context::default();
+    alerts
+        .into_iter()
+        .map(|alert| pipeline::evaluate(alert, &ctx, settings, redactor))
+        .collect()
 }
 
 /// Read the event, then enrich each alert from AWS through the adapters.

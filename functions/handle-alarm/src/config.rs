@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use vigil_adapters::secrets::SecretRef;
+use vigil_core::noise::NoiseSettings;
 use vigil_core::redact::{ContentPolicy, mask_secrets};
 
 /// Slack credentials reference (`secretsmanager:NAME`, `ssm:/path`, an ARN). Unset: no Slack.
@@ -43,6 +44,21 @@ pub const LOOKUP_RPS: &str = "VIGIL_LOOKUP_RPS";
 pub const TABLE_NAME: &str = "VIGIL_TABLE_NAME";
 /// How long journal entries live, in hours after they are written.
 pub const JOURNAL_TTL_HOURS: &str = "VIGIL_JOURNAL_TTL_HOURS";
+
+/// Noise control (SPEC §7, with a table): how long a group stays open after its last alert.
+pub const GROUP_WINDOW_MINUTES: &str = "VIGIL_GROUP_WINDOW_MINUTES";
+/// Thread replies per group before repeats are only counted.
+pub const MAX_REPLIES: &str = "VIGIL_MAX_REPLIES";
+/// Phase changes inside the flap window that make a group flapping.
+pub const FLAP_THRESHOLD: &str = "VIGIL_FLAP_THRESHOLD";
+/// The flap window, in minutes.
+pub const FLAP_WINDOW_MINUTES: &str = "VIGIL_FLAP_WINDOW_MINUTES";
+/// The least time between two Slack calls to one channel, in milliseconds.
+pub const SLACK_INTERVAL_MS: &str = "VIGIL_SLACK_INTERVAL_MS";
+/// The longest an alert waits for its Slack slot before it folds into the digest.
+pub const MAX_RATE_WAIT_MS: &str = "VIGIL_MAX_RATE_WAIT_MS";
+/// How long decision-ledger entries are kept, in days.
+pub const LEDGER_TTL_DAYS: &str = "VIGIL_LEDGER_TTL_DAYS";
 
 /// The default team name.
 pub const DEFAULT_TEAM_NAME: &str = "platform";
@@ -123,6 +139,8 @@ pub struct Config {
     pub table_name: Option<String>,
     /// How long journal entries live after they are written.
     pub journal_ttl: Duration,
+    /// Noise-control tunables (used when a table is configured).
+    pub noise: NoiseSettings,
 }
 
 impl Config {
@@ -208,7 +226,63 @@ impl Config {
             1,
             MAX_JOURNAL_TTL_HOURS,
         )?;
+        let defaults = NoiseSettings::default();
+        let minutes = |d: Duration| u64::try_from(d.as_secs() / 60).unwrap_or(u64::MAX);
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let noise = NoiseSettings {
+            group_window: Duration::from_secs(
+                number(
+                    get(GROUP_WINDOW_MINUTES)?,
+                    GROUP_WINDOW_MINUTES,
+                    minutes(defaults.group_window),
+                    1,
+                    1_440,
+                )? * 60,
+            ),
+            max_replies: number(get(MAX_REPLIES)?, MAX_REPLIES, defaults.max_replies, 0, 100)?,
+            flap_threshold: number(
+                get(FLAP_THRESHOLD)?,
+                FLAP_THRESHOLD,
+                defaults.flap_threshold,
+                2,
+                100,
+            )?,
+            flap_window: Duration::from_secs(
+                number(
+                    get(FLAP_WINDOW_MINUTES)?,
+                    FLAP_WINDOW_MINUTES,
+                    minutes(defaults.flap_window),
+                    1,
+                    1_440,
+                )? * 60,
+            ),
+            slack_interval: Duration::from_millis(number(
+                get(SLACK_INTERVAL_MS)?,
+                SLACK_INTERVAL_MS,
+                millis(defaults.slack_interval),
+                100,
+                60_000,
+            )?),
+            max_rate_wait: Duration::from_millis(number(
+                get(MAX_RATE_WAIT_MS)?,
+                MAX_RATE_WAIT_MS,
+                millis(defaults.max_rate_wait),
+                0,
+                60_000,
+            )?),
+            ledger_ttl: Duration::from_secs(
+                number(
+                    get(LEDGER_TTL_DAYS)?,
+                    LEDGER_TTL_DAYS,
+                    defaults.ledger_ttl.as_secs() / 86_400,
+                    1,
+                    365,
+                )? * 86_400,
+            ),
+            ..defaults
+        };
         Ok(Self {
+            noise,
             slack_secret,
             slack_api_base,
             slack_channel,

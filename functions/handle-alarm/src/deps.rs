@@ -21,6 +21,8 @@ use vigil_adapters::journal::{JournalChangeSource, JournalFirst};
 use vigil_adapters::secrets::SecretLoader;
 use vigil_adapters::slack::{SlackNotifier, http_client};
 use vigil_adapters::sns::SnsNotifier;
+use vigil_adapters::state::DynamoState;
+use vigil_core::noise::NoiseSettings;
 use vigil_core::pipeline::Settings;
 use vigil_core::redact::{Redactor, mask_secrets};
 use vigil_core::route::{Destination, Owners};
@@ -56,7 +58,7 @@ impl Budgets {
 /// Everything the handler needs. `C` finds CloudTrail changes, `B` and `M` answer Bedrock and
 /// CloudWatch questions, `S` and `N` deliver to Slack and SNS.
 #[derive(Debug)]
-pub struct Deps<C, B, M, S, N> {
+pub struct Deps<C, B, M, S, N, St> {
     /// Gathers each alert's context.
     pub enricher: Enricher<C, B, M>,
     /// The notifiers (a channel without one fails its messages, not retryable).
@@ -67,10 +69,27 @@ pub struct Deps<C, B, M, S, N> {
     pub redactor: Redactor,
     /// Time limits.
     pub budgets: Budgets,
+    /// Noise-control state (SPEC §7); `None` (no table configured): every alert is sent, with
+    /// no idempotency, grouping, silences, rate limit or ledger.
+    pub state: Option<St>,
+    /// Noise-control tunables.
+    pub noise: NoiseSettings,
+    /// Slack is reached with a bot token, so repeats can be thread replies and a resolve can
+    /// edit the first message; with a webhook they are counted and posted as new messages.
+    pub threads: bool,
 }
 
-impl<C, B, M, S, N> Deps<C, B, M, S, N> {
-    /// Deps from parts (the AWS ones come from [`build`]; tests pass fakes).
+impl<C, B, M, S, N, St> Deps<C, B, M, S, N, St> {
+    /// Deps with noise-control state in `state`, tuned by `noise`.
+    pub fn with_state(mut self, state: St, noise: NoiseSettings, threads: bool) -> Self {
+        self.state = Some(state);
+        self.noise = noise;
+        self.threads = threads;
+        self
+    }
+
+    /// Deps from parts (the AWS ones come from [`build`]; tests pass fakes), without
+    /// noise-control state ([`Deps::with_state`] adds it).
     pub fn new(
         enricher: Enricher<C, B, M>,
         channels: Channels<S, N>,
@@ -83,6 +102,9 @@ impl<C, B, M, S, N> Deps<C, B, M, S, N> {
             settings,
             redactor: Redactor::new(),
             budgets,
+            state: None,
+            noise: NoiseSettings::default(),
+            threads: false,
         }
     }
 }
@@ -92,8 +114,14 @@ impl<C, B, M, S, N> Deps<C, B, M, S, N> {
 pub type AwsChangeSource = JournalFirst<JournalChangeSource, CloudTrailChangeSource>;
 
 /// The deps wired to AWS and Slack.
-pub type AwsDeps =
-    Deps<AwsChangeSource, BedrockApiInfo, CloudWatchInfo, SlackNotifier, SnsNotifier>;
+pub type AwsDeps = Deps<
+    AwsChangeSource,
+    BedrockApiInfo,
+    CloudWatchInfo,
+    SlackNotifier,
+    SnsNotifier,
+    DynamoState,
+>;
 
 /// Loads the SDK configuration the standard way (`AWS_REGION`, `AWS_ENDPOINT_URL`, the
 /// function role's credentials).
@@ -148,18 +176,22 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<AwsDeps, HandlerE
         BedrockApiInfo::new(clients.bedrock.clone()),
         CloudWatchInfo::new(clients.cloudwatch.clone()),
     );
+    let threads = slack.as_ref().is_some_and(|s| s.mode() == "bot token");
     let channels = Channels {
         slack,
         // SNS needs no credentials of its own, and owners-file routes may name topics even
         // when no default topic is configured.
         sns: Some(SnsNotifier::new(sdk)),
     };
-    Ok(Deps::new(
-        enricher,
-        channels,
-        settings,
-        Budgets::from_config(config),
-    ))
+    let deps = Deps::new(enricher, channels, settings, Budgets::from_config(config));
+    Ok(match &config.table_name {
+        Some(table) => deps.with_state(
+            DynamoState::new(aws_sdk_dynamodb::Client::new(sdk), table.clone()),
+            config.noise.clone(),
+            threads,
+        ),
+        None => deps,
+    })
 }
 
 async fn slack_notifier(

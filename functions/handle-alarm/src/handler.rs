@@ -21,7 +21,7 @@ use vigil_adapters::delivery::{deliver_all, outgoing_from};
 use vigil_core::intake::{self, IntakeError, RefusalCode};
 use vigil_core::model::{Alert, InputFamily, Kind, Severity};
 use vigil_core::pipeline::{self, Report};
-use vigil_core::ports::{BedrockInfo, ChangeSource, MetricInfo, Notifier};
+use vigil_core::ports::{BedrockInfo, ChangeSource, MetricInfo, Notifier, StateStore};
 use vigil_core::redact::mask_secrets;
 
 use crate::config::ConfigError;
@@ -156,6 +156,16 @@ pub enum Decision {
     /// Below the notification threshold and nothing to journal (a read-only call, a
     /// Config change): logged and counted only.
     BelowThreshold,
+    /// Replied in its group's thread (noise control).
+    Threaded,
+    /// Closed its group: the first message now says "Resolved".
+    Resolved,
+    /// Counted into its group; nothing sent (a repeat, flapping, a resolve of nothing open).
+    Folded,
+    /// Not sent on purpose: a duplicate delivery or a silence.
+    Suppressed,
+    /// Slack's rate limit held it back into the channel's digest; nothing else delivered.
+    RateLimited,
 }
 
 impl Decision {
@@ -166,6 +176,11 @@ impl Decision {
             Self::DeliveryFailed => "delivery_failed",
             Self::Journaled => "journaled",
             Self::BelowThreshold => "below_threshold",
+            Self::Threaded => "threaded",
+            Self::Resolved => "resolved",
+            Self::Folded => "folded",
+            Self::Suppressed => "suppressed",
+            Self::RateLimited => "rate_limited",
         }
     }
 }
@@ -276,9 +291,9 @@ impl TimeLimit {
 }
 
 /// Handles one event with no deadline but the configured budgets.
-pub async fn handle<C, B, M, S, N>(
+pub async fn handle<C, B, M, S, N, St>(
     event: Value,
-    deps: &Deps<C, B, M, S, N>,
+    deps: &Deps<C, B, M, S, N, St>,
     now: DateTime<Utc>,
 ) -> Result<HandlerOutput, HandlerError>
 where
@@ -287,15 +302,16 @@ where
     M: MetricInfo,
     S: Notifier,
     N: Notifier,
+    St: StateStore,
 {
     handle_within(event, deps, now, TimeLimit::unlimited()).await
 }
 
 /// Handles one event within `limit` (Lambda's deadline): accepts CloudWatch alarms only
 /// (SPEC inputs 1 to 3), and answers every alert of it.
-pub async fn handle_within<C, B, M, S, N>(
+pub async fn handle_within<C, B, M, S, N, St>(
     event: Value,
-    deps: &Deps<C, B, M, S, N>,
+    deps: &Deps<C, B, M, S, N, St>,
     now: DateTime<Utc>,
     limit: TimeLimit,
 ) -> Result<HandlerOutput, HandlerError>
@@ -305,6 +321,7 @@ where
     M: MetricInfo,
     S: Notifier,
     N: Notifier,
+    St: StateStore,
 {
     let mut metrics = InvocationMetrics::default();
     let result = async {
@@ -318,7 +335,7 @@ where
         };
         metrics.alerts_received = alerts.len() as u64;
         let outcomes: Vec<(AlertOutcome, InvocationMetrics)> = futures::stream::iter(alerts)
-            .map(|alert| respond(alert, deps, now, limit, false))
+            .map(|alert| respond(alert, deps, now, limit, false, FUNCTION))
             .buffered(ALERT_CONCURRENCY)
             .collect()
             .await;
@@ -388,14 +405,17 @@ pub fn log_refusal(e: &IntakeError) {
     );
 }
 
-/// Enriches, evaluates and delivers one alert. `journaled` is carried into the outcome (the
-/// event function journals before it calls this).
-pub async fn respond<C, B, M, S, N>(
+/// Enriches, evaluates and delivers one alert: under noise control when the function has a
+/// state table ([`crate::control`]), else everything is sent. `journaled` is carried into the
+/// outcome (the event function journals before it calls this); `function` names the caller in
+/// the ledger.
+pub async fn respond<C, B, M, S, N, St>(
     alert: Alert,
-    deps: &Deps<C, B, M, S, N>,
+    deps: &Deps<C, B, M, S, N, St>,
     now: DateTime<Utc>,
     limit: TimeLimit,
     journaled: bool,
+    function: &str,
 ) -> (AlertOutcome, InvocationMetrics)
 where
     C: ChangeSource,
@@ -403,6 +423,38 @@ where
     M: MetricInfo,
     S: Notifier,
     N: Notifier,
+    St: StateStore,
+{
+    if let Some(state) = &deps.state {
+        return crate::control::respond(alert, deps, state, now, limit, journaled, function).await;
+    }
+    let (report, mut metrics, context_partial) = enrich_and_evaluate(alert, deps, now, limit).await;
+    let time_left = limit.share(deps.budgets.delivery, Duration::ZERO);
+    let deliveries = deliver(&report, deps, time_left).await;
+    metrics.notifications_sent = deliveries.iter().filter(|d| d.ok).count() as u64;
+    metrics.notifications_failed = deliveries.iter().filter(|d| !d.ok).count() as u64;
+    let decision = if deliveries.iter().any(|d| d.ok) {
+        Decision::Notified
+    } else {
+        Decision::DeliveryFailed
+    };
+    let outcome = outcome_of(&report, decision, deliveries, journaled, context_partial);
+    log_decision(&outcome);
+    (outcome, metrics)
+}
+
+/// Gathers an alert's context within its share of the time left and evaluates it: the
+/// report, the enrichment metrics, and whether some context is missing.
+pub async fn enrich_and_evaluate<C, B, M, S, N, St>(
+    alert: Alert,
+    deps: &Deps<C, B, M, S, N, St>,
+    now: DateTime<Utc>,
+    limit: TimeLimit,
+) -> (Report, InvocationMetrics, bool)
+where
+    C: ChangeSource,
+    B: BedrockInfo,
+    M: MetricInfo,
 {
     let mut metrics = InvocationMetrics::default();
     // Enrichment gets its budget only as far as delivery's budget still fits after it.
@@ -421,33 +473,46 @@ where
         .filter(|m| m.reason.to_ascii_lowercase().contains("throttl"))
         .count() as u64;
     let context_partial = !missing.is_empty();
-
     let report = pipeline::evaluate(alert, &ctx, &deps.settings, &deps.redactor);
-    let time_left = limit.share(deps.budgets.delivery, Duration::ZERO);
-    let deliveries = deliver(&report, deps, time_left).await;
-    metrics.notifications_sent = deliveries.iter().filter(|d| d.ok).count() as u64;
-    metrics.notifications_failed = deliveries.iter().filter(|d| !d.ok).count() as u64;
-    let decision = if deliveries.iter().any(|d| d.ok) {
-        Decision::Notified
-    } else {
-        Decision::DeliveryFailed
-    };
-    let outcome = outcome_of(&report, decision, deliveries, journaled, context_partial);
-    log_decision(&outcome);
-    (outcome, metrics)
+    (report, metrics, context_partial)
+}
+
+/// One channel's delivery result as an outcome record (errors masked).
+pub fn to_outcome(
+    o: Result<vigil_core::ports::Delivered, vigil_core::ports::DeliveryError>,
+) -> DeliveryOutcome {
+    match o {
+        Ok(d) => DeliveryOutcome {
+            channel: d.channel,
+            ok: true,
+            retryable: false,
+            attempts: d.attempts,
+            error: None,
+            fell_back_to_text: d.fell_back_to_text,
+        },
+        Err(e) => DeliveryOutcome {
+            channel: e.channel,
+            ok: false,
+            retryable: e.retryable,
+            attempts: e.attempts,
+            error: Some(mask_secrets(&e.reason)),
+            fell_back_to_text: false,
+        },
+    }
 }
 
 /// Sends a report's messages. A report with no message at all (routes with neither Slack
 /// nor SNS, or Slack routes in a function without Slack credentials) is a failure too: an
 /// alert nobody receives is lost unless the invocation fails.
-pub async fn deliver<C, B, M, S, N>(
+pub async fn deliver<C, B, M, S, N, St>(
     report: &Report,
-    deps: &Deps<C, B, M, S, N>,
+    deps: &Deps<C, B, M, S, N, St>,
     time_left: Duration,
 ) -> Vec<DeliveryOutcome>
 where
     S: Notifier,
     N: Notifier,
+    St: StateStore,
 {
     let messages = outgoing_from(report);
     if messages.is_empty() {
@@ -473,24 +538,7 @@ where
         .await
         .outcomes
         .into_iter()
-        .map(|o| match o {
-            Ok(d) => DeliveryOutcome {
-                channel: d.channel,
-                ok: true,
-                retryable: false,
-                attempts: d.attempts,
-                error: None,
-                fell_back_to_text: d.fell_back_to_text,
-            },
-            Err(e) => DeliveryOutcome {
-                channel: e.channel,
-                ok: false,
-                retryable: e.retryable,
-                attempts: e.attempts,
-                error: Some(mask_secrets(&e.reason)),
-                fell_back_to_text: false,
-            },
-        })
+        .map(to_outcome)
         .collect()
 }
 

@@ -16,6 +16,7 @@
 //! configuration, builds the deps and runs the handler.
 
 pub mod config;
+pub mod control;
 pub mod deps;
 pub mod fakes;
 pub mod handler;

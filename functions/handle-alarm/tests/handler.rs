@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use handle_alarm::deps::{Budgets, Deps};
-use handle_alarm::fakes::{FailingNotifier, FixedChangeSource, QuietServices, RecordingNotifier};
+use handle_alarm::fakes::{
+    FailingNotifier, FixedChangeSource, MemoryState, QuietServices, RecordingNotifier,
+};
 use handle_alarm::handler::{Decision, HandlerError, handle};
 use serde_json::{Value, json};
 use vigil_adapters::delivery::Channels;
@@ -82,7 +84,7 @@ fn deps<S: Notifier, N: Notifier>(
     slack: S,
     sns: N,
     destination: Destination,
-) -> Deps<FixedChangeSource, QuietServices, QuietServices, S, N> {
+) -> Deps<FixedChangeSource, QuietServices, QuietServices, S, N, MemoryState> {
     Deps::new(
         Enricher::new(FixedChangeSource::new(batch), QuietServices, QuietServices),
         Channels {

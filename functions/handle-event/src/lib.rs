@@ -38,10 +38,11 @@ use vigil_adapters::cloudwatch::CloudWatchInfo;
 use vigil_adapters::journal::{ChangeJournal, ChangeRecorder, JournalError, Recorded};
 use vigil_adapters::slack::SlackNotifier;
 use vigil_adapters::sns::SnsNotifier;
+use vigil_adapters::state::DynamoState;
 use vigil_core::enrich::Context;
 use vigil_core::model::{Alert, AlertBody, InputFamily, Kind, Severity};
 use vigil_core::pipeline;
-use vigil_core::ports::{BedrockInfo, ChangeSource, MetricInfo, Notifier};
+use vigil_core::ports::{BedrockInfo, ChangeSource, MetricInfo, Notifier, StateStore};
 
 /// The function's name in metrics and refusals.
 pub const FUNCTION: &str = "handle-event";
@@ -118,9 +119,9 @@ fn parse_severity(s: &str) -> Option<Severity> {
 /// What the event function works with: the alarm function's deps, the journal writer, and
 /// when to notify.
 #[derive(Debug)]
-pub struct Deps<R, C, B, M, S, N> {
+pub struct Deps<R, C, B, M, S, N, St> {
     /// Enricher, notifiers, owners, budgets.
-    pub base: handle_alarm::Deps<C, B, M, S, N>,
+    pub base: handle_alarm::Deps<C, B, M, S, N, St>,
     /// Where changes are recorded.
     pub journal: R,
     /// How long journal entries live after they are written.
@@ -137,6 +138,7 @@ pub type AwsDeps = Deps<
     CloudWatchInfo,
     SlackNotifier,
     SnsNotifier,
+    DynamoState,
 >;
 
 /// Builds the AWS deps once per cold start.
@@ -165,9 +167,9 @@ fn is_event(family: InputFamily) -> bool {
 }
 
 /// Handles one event with no deadline but the configured budgets.
-pub async fn handle<R, C, B, M, S, N>(
+pub async fn handle<R, C, B, M, S, N, St>(
     event: Value,
-    deps: &Deps<R, C, B, M, S, N>,
+    deps: &Deps<R, C, B, M, S, N, St>,
     now: DateTime<Utc>,
 ) -> Result<HandlerOutput, HandlerError>
 where
@@ -177,14 +179,15 @@ where
     M: MetricInfo,
     S: Notifier,
     N: Notifier,
+    St: StateStore,
 {
     handle_within(event, deps, now, TimeLimit::unlimited()).await
 }
 
 /// Handles one event within `limit` (Lambda's deadline).
-pub async fn handle_within<R, C, B, M, S, N>(
+pub async fn handle_within<R, C, B, M, S, N, St>(
     event: Value,
-    deps: &Deps<R, C, B, M, S, N>,
+    deps: &Deps<R, C, B, M, S, N, St>,
     now: DateTime<Utc>,
     limit: TimeLimit,
 ) -> Result<HandlerOutput, HandlerError>
@@ -195,6 +198,7 @@ where
     M: MetricInfo,
     S: Notifier,
     N: Notifier,
+    St: StateStore,
 {
     let mut metrics = InvocationMetrics {
         changes_journaled: Some(0),
@@ -252,9 +256,9 @@ struct Answer {
     lost_journal: Option<JournalError>,
 }
 
-async fn answer<R, C, B, M, S, N>(
+async fn answer<R, C, B, M, S, N, St>(
     alert: Alert,
-    deps: &Deps<R, C, B, M, S, N>,
+    deps: &Deps<R, C, B, M, S, N, St>,
     now: DateTime<Utc>,
     limit: TimeLimit,
 ) -> Answer
@@ -265,6 +269,7 @@ where
     M: MetricInfo,
     S: Notifier,
     N: Notifier,
+    St: StateStore,
 {
     let (journaled, journal_error) = record(&alert, deps).await;
     let mut metrics = InvocationMetrics {
@@ -295,9 +300,9 @@ where
             lost_journal: journal_error,
         };
     }
-    let (outcome, m) = respond(alert, &deps.base, now, limit, journaled).await;
+    let (outcome, m) = respond(alert, &deps.base, now, limit, journaled, FUNCTION).await;
     metrics.add(&m);
-    let lost_journal = journal_error.filter(|_| outcome.outcome != Decision::Notified);
+    let lost_journal = journal_error.filter(|_| outcome.outcome == Decision::DeliveryFailed);
     Answer {
         outcome,
         metrics,
@@ -308,9 +313,9 @@ where
 /// Journals an API call that wrote something or was denied (SPEC §3: the journal holds
 /// what can be a cause, and denied calls, which are evidence). Returns whether it is in the
 /// journal now, and the failure when it is not but should be.
-async fn record<R, C, B, M, S, N>(
+async fn record<R, C, B, M, S, N, St>(
     alert: &Alert,
-    deps: &Deps<R, C, B, M, S, N>,
+    deps: &Deps<R, C, B, M, S, N, St>,
 ) -> (bool, Option<JournalError>)
 where
     R: ChangeRecorder,

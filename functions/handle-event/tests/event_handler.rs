@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use handle_alarm::deps::Budgets;
-use handle_alarm::fakes::{FailingNotifier, FixedChangeSource, QuietServices, RecordingNotifier};
+use handle_alarm::fakes::{
+    FailingNotifier, FixedChangeSource, MemoryState, QuietServices, RecordingNotifier,
+};
 use handle_alarm::handler::{Decision, HandlerError};
 use handle_event::{Config, Deps, handle};
 use serde_json::{Value, json};
@@ -72,7 +74,7 @@ fn deps<R: ChangeRecorder, S: Notifier, N: Notifier>(
     slack: S,
     sns: N,
     min_severity: Severity,
-) -> Deps<R, FixedChangeSource, QuietServices, QuietServices, S, N> {
+) -> Deps<R, FixedChangeSource, QuietServices, QuietServices, S, N, MemoryState> {
     Deps {
         base: handle_alarm::Deps::new(
             Enricher::new(

@@ -33,3 +33,4 @@ pub mod journal;
 pub mod secrets;
 pub mod slack;
 pub mod sns;
+pub mod state;

@@ -26,6 +26,7 @@ pub mod cloudtrail;
 pub mod enrich;
 pub mod intake;
 pub mod model;
+pub mod noise;
 pub mod pipeline;
 pub mod ports;
 pub mod redact;

@@ -186,3 +186,114 @@ pub trait Notifier: Send + Sync {
         time_left: Duration,
     ) -> impl Future<Output = Result<Delivered, DeliveryError>> + Send;
 }
+
+/// A state operation that failed, and whether trying again could help. Callers fail open:
+/// without state an alert is still sent (a possible duplicate beats a missed alert).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("state {operation}: {reason}")]
+pub struct StateError {
+    /// e.g. `claim`, `group`, `reserve_slot`, `record`.
+    pub operation: String,
+    pub reason: String,
+    pub retryable: bool,
+}
+
+/// The answer to claiming an event id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// This invocation owns the event (first delivery, or a retry after a failure or after the
+    /// previous owner's lease ran out).
+    Owned,
+    /// Already handled (`done`), or another invocation holds a live lease on it (`in_progress`).
+    Duplicate {
+        in_progress: bool,
+        claimed_at: chrono::DateTime<chrono::Utc>,
+    },
+}
+
+/// The noise-control state of SPEC §7, one table. Every write that races another invocation is
+/// conditional; the adapters' DynamoDB implementation says how.
+pub trait StateStore: Send + Sync {
+    /// Claims `event_id` at `now`: owned unless it is done, or claimed by someone whose lease
+    /// (`now < claimed_at + lease`) still runs. Remembered for `ttl`.
+    fn claim(
+        &self,
+        event_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        lease: Duration,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Claim, StateError>> + Send;
+    /// Marks a claimed event `done` (handled: a later delivery is a duplicate), or releases
+    /// it (`done == false`: every channel failed, so Lambda's retry must own it again).
+    fn settle(
+        &self,
+        event_id: &str,
+        done: bool,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+    /// Silences active at `now`.
+    fn active_silences(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> impl Future<Output = Result<Vec<crate::noise::Silence>, StateError>> + Send;
+    /// The group stored under `key`.
+    fn group(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Option<crate::noise::GroupState>, StateError>> + Send;
+    /// Stores `group` if the stored version is still `expected_version` (`None`: none stored).
+    /// `Ok(false)` when another invocation wrote first: read again and decide again.
+    fn put_group(
+        &self,
+        group: &crate::noise::GroupState,
+        expected_version: Option<u64>,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, StateError>> + Send;
+    /// Adds a root message to a stored group (not conditional on its version: appending a
+    /// thread never conflicts with counting).
+    fn add_thread(
+        &self,
+        key: &str,
+        thread: &crate::noise::Thread,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+    /// The group key an alarm's pointer ([`crate::noise::alarm_pointer`]) leads to.
+    fn pointed_group(
+        &self,
+        pointer: &str,
+    ) -> impl Future<Output = Result<Option<String>, StateError>> + Send;
+    /// Points `pointer` at `group_key`.
+    fn point(
+        &self,
+        pointer: &str,
+        group_key: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+    /// Reserves `slots` Slack calls on `channel` ([`crate::noise::reserve`] over the stored
+    /// `tat`, written conditionally and retried on a race).
+    fn reserve_slot(
+        &self,
+        channel: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        slots: u32,
+        interval: Duration,
+        max_wait: Duration,
+    ) -> impl Future<Output = Result<crate::noise::Slot, StateError>> + Send;
+    /// Folds one alert (its title) into `channel`'s digest.
+    fn add_to_digest(
+        &self,
+        channel: &str,
+        title: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+    /// Takes (reads and removes, atomically) `channel`'s digest.
+    fn take_digest(
+        &self,
+        channel: &str,
+    ) -> impl Future<Output = Result<Option<crate::noise::Digest>, StateError>> + Send;
+    /// Appends one ledger entry.
+    fn record(
+        &self,
+        entry: &crate::noise::LedgerEntry,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<(), StateError>> + Send;
+}

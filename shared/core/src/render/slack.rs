@@ -569,6 +569,70 @@ pub(super) fn cut(s: &str, max: usize) -> String {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Noise control's messages (SPEC §7): the edit that closes a group, the flapping notice, and a
+// note (the rate limiter's digest) added to a message.
+// ---------------------------------------------------------------------------------------------
+
+/// `HH:MM:SS UTC` of a time, for the short lines noise control writes.
+fn clock(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%H:%M:%S UTC").to_string()
+}
+
+/// What a group's first message becomes when the group resolves (`chat.update`): "Resolved",
+/// the title, how long it was open and how many alerts it gathered. `title` is an already
+/// sanitized finding title.
+pub fn resolved_root(
+    title: &str,
+    count: u32,
+    opened_at: chrono::DateTime<chrono::Utc>,
+    resolved_at: chrono::DateTime<chrono::Utc>,
+    correlation_id: &str,
+) -> SlackMessage {
+    let minutes = (resolved_at - opened_at).num_minutes().max(0);
+    let header = truncate(&format!("✅ Resolved: {title}"), MAX_HEADER_CHARS).into_owned();
+    let body = format!(
+        "Open from {} to {} ({minutes} min); {count} alert{} in this group. The thread has the details.",
+        clock(opened_at),
+        clock(resolved_at),
+        if count == 1 { "" } else { "s" }
+    );
+    SlackMessage {
+        text: truncate(&format!("Resolved: {title}. {body}"), FALLBACK_CHARS).into_owned(),
+        blocks: vec![
+            json!({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": true}}),
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&escape(&body), MAX_SECTION_CHARS)}}),
+            json!({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&format!("correlation id `{}`", escape(correlation_id)), CONTEXT_CHARS)}]}),
+        ],
+    }
+}
+
+/// The one thread reply a group gets when it starts flapping: how many changes in how long,
+/// and that later changes are only counted until it settles.
+pub fn flap_notice(title: &str, changes: usize, window: std::time::Duration) -> SlackMessage {
+    let minutes = window.as_secs() / 60;
+    let body = format!(
+        "Flapping: {changes} state changes in {minutes} min. Further changes of this alert are counted, not posted, until it has been quiet for {minutes} min; `vigil ledger` lists each one."
+    );
+    SlackMessage {
+        text: truncate(&format!("Flapping: {title}. {body}"), FALLBACK_CHARS).into_owned(),
+        blocks: vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*{}*\n{}", escape(title), escape(&body)), MAX_SECTION_CHARS)}})],
+    }
+}
+
+/// `message` with `note` (plain text, e.g. the rate limiter's digest line) added as a last
+/// context block and to the fallback text, within Slack's limits: when the message already
+/// has [`MAX_BLOCKS`] blocks, the note replaces the last one.
+pub fn with_note(mut message: SlackMessage, note: &str) -> SlackMessage {
+    let block = json!({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&escape(note), CONTEXT_CHARS)}]});
+    if message.blocks.len() >= MAX_BLOCKS {
+        message.blocks.pop();
+    }
+    message.blocks.push(block);
+    message.text = truncate(&format!("{}\n{note}", message.text), MAX_FALLBACK_CHARS).into_owned();
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
