@@ -525,11 +525,7 @@ impl Item {
     fn ledger_entry(&self, at: chrono::DateTime<Utc>) -> LedgerEntry {
         let resent_ok = self.resend.as_ref().is_some_and(|r| r.ok);
         let recorded = self.error.as_deref().unwrap_or("no error recorded");
-        let from = self
-            .source
-            .as_ref()
-            .map(Source::origin)
-            .unwrap_or_default();
+        let from = self.source.as_ref().map(Source::origin).unwrap_or_default();
         let reason = match &self.resend {
             Some(r) if r.ok => format!(
                 "redriven to {} (dead-lettered from {from}: {recorded})",

@@ -227,7 +227,7 @@ impl Config {
             MAX_JOURNAL_TTL_HOURS,
         )?;
         let defaults = NoiseSettings::default();
-        let minutes = |d: Duration| u64::try_from(d.as_secs() / 60).unwrap_or(u64::MAX);
+        let minutes = |d: Duration| d.as_secs() / 60;
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
         let noise = NoiseSettings {
             group_window: Duration::from_secs(

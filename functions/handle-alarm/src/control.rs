@@ -32,8 +32,8 @@ use vigil_core::render::slack as slack_render;
 
 use crate::deps::Deps;
 use crate::handler::{
-    AlertOutcome, Decision, DeliveryOutcome, enrich_and_evaluate, log_decision,
-    outcome_of, to_outcome,
+    AlertOutcome, Decision, DeliveryOutcome, enrich_and_evaluate, log_decision, outcome_of,
+    to_outcome,
 };
 use crate::metrics::InvocationMetrics;
 
@@ -178,7 +178,9 @@ where
     };
     let title = preliminary.finding.title.clone();
     let (action, group) = match &key {
-        None if phase == Phase::Resolved && notes.iter().any(|n| n.starts_with("group not found")) => {
+        None if phase == Phase::Resolved
+            && notes.iter().any(|n| n.starts_with("group not found")) =>
+        {
             // The state could not say whether a group is open: tell people, as without state.
             (Action::Resolve, None)
         }
@@ -229,6 +231,26 @@ where
     // 6. The messages the action sends.
     let threads: &[Thread] = group.as_ref().map_or(&[], |g| g.threads.as_slice());
     let messages = messages_for(&report, action, group.as_ref(), threads, deps, current());
+    if messages.is_empty() && matches!(action, Action::Reply | Action::FlapNotice) {
+        // Replies go to Slack threads only; routes without a thread in this group (SNS-only
+        // routes, a channel the first message did not reach) have nothing to reply to.
+        settle(true).await;
+        let (outcome, _) = finish_quiet(
+            &ledger,
+            &report,
+            Outcome::Folded,
+            Decision::Folded,
+            with_notes(
+                format!("folded: {} with no thread to reply in", action_name(action)),
+                &notes,
+            ),
+            group_key,
+            journaled,
+            now,
+        )
+        .await;
+        return (outcome, metrics);
+    }
 
     // 7. Rate limit per Slack channel, then deliver.
     let time_left = limit.share(deps.budgets.delivery, Duration::ZERO);
@@ -263,9 +285,8 @@ where
 
     // 9. The ledger and the outcome.
     let all_failed = !deliveries.is_empty() && !any_delivered && limited == 0;
-    let (outcome, decision) = if deliveries.is_empty() && limited == 0 {
-        (Outcome::Failed, Decision::DeliveryFailed)
-    } else if all_failed {
+    // Nothing to send (no channel for this action) or nothing arrived: failed.
+    let (outcome, decision) = if (deliveries.is_empty() && limited == 0) || all_failed {
         (Outcome::Failed, Decision::DeliveryFailed)
     } else if !any_delivered {
         (Outcome::RateLimited, Decision::RateLimited)
@@ -388,7 +409,11 @@ async fn decide_and_store<C, B, M, S, N, St: StateStore>(
             return Ok((action, stored));
         };
         if state
-            .put_group(&next, stored.as_ref().map(|g| g.version), deps.noise.ledger_ttl)
+            .put_group(
+                &next,
+                stored.as_ref().map(|g| g.version),
+                deps.noise.ledger_ttl,
+            )
             .await?
         {
             return Ok((action, Some(next)));
@@ -437,7 +462,10 @@ fn messages_for<C, B, M, S, N, St>(
     let base = outgoing_from(report);
     let thread_of = |m: &Outgoing| {
         let label = channel_label(m);
-        threads.iter().find(|t| t.channel == label).map(|t| t.ts.clone())
+        threads
+            .iter()
+            .find(|t| t.channel == label)
+            .map(|t| t.ts.clone())
     };
     let mut out = Vec::new();
     for m in base {

@@ -114,14 +114,8 @@ impl<C, B, M, S, N, St> Deps<C, B, M, S, N, St> {
 pub type AwsChangeSource = JournalFirst<JournalChangeSource, CloudTrailChangeSource>;
 
 /// The deps wired to AWS and Slack.
-pub type AwsDeps = Deps<
-    AwsChangeSource,
-    BedrockApiInfo,
-    CloudWatchInfo,
-    SlackNotifier,
-    SnsNotifier,
-    DynamoState,
->;
+pub type AwsDeps =
+    Deps<AwsChangeSource, BedrockApiInfo, CloudWatchInfo, SlackNotifier, SnsNotifier, DynamoState>;
 
 /// Loads the SDK configuration the standard way (`AWS_REGION`, `AWS_ENDPOINT_URL`, the
 /// function role's credentials).

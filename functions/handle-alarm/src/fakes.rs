@@ -297,7 +297,12 @@ impl StateStore for MemoryState {
         Ok(self.with(|s| s.pointers.get(pointer).cloned()))
     }
 
-    async fn point(&self, pointer: &str, group_key: &str, _ttl: Duration) -> Result<(), StateError> {
+    async fn point(
+        &self,
+        pointer: &str,
+        group_key: &str,
+        _ttl: Duration,
+    ) -> Result<(), StateError> {
         self.with(|s| {
             s.pointers
                 .insert(pointer.to_string(), group_key.to_string())
@@ -330,12 +335,15 @@ impl StateStore for MemoryState {
         _ttl: Duration,
     ) -> Result<(), StateError> {
         self.with(|s| {
-            let d = s.digests.entry(channel.to_string()).or_insert_with(|| Digest {
-                channel: channel.to_string(),
-                count: 0,
-                since: now,
-                titles: Vec::new(),
-            });
+            let d = s
+                .digests
+                .entry(channel.to_string())
+                .or_insert_with(|| Digest {
+                    channel: channel.to_string(),
+                    count: 0,
+                    since: now,
+                    titles: Vec::new(),
+                });
             d.count += 1;
             if d.titles.len() < noise::DIGEST_TITLES {
                 d.titles.push(title.to_string());

@@ -2,7 +2,12 @@
 //! into threads, webhook folding, resolves, silences, failed posts and the rate limiter's
 //! digest. The same behaviour against DynamoDB in the local AWS is in tests/noise_storm.rs.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::time::Duration;
 
@@ -115,7 +120,11 @@ async fn the_same_event_three_times_sends_one_message_and_records_every_delivery
     }
     assert_eq!(
         decisions,
-        [Decision::Notified, Decision::Suppressed, Decision::Suppressed]
+        [
+            Decision::Notified,
+            Decision::Suppressed,
+            Decision::Suppressed
+        ]
     );
     assert_eq!(slack.sent().len(), 1);
     assert_eq!(sns.sent().len(), 1);
@@ -125,7 +134,10 @@ async fn the_same_event_three_times_sends_one_message_and_records_every_delivery
     );
     let dup = &state.ledger()[1];
     assert!(
-        dup.reason.as_deref().unwrap_or_default().contains("duplicate delivery"),
+        dup.reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("duplicate delivery"),
         "{dup:?}"
     );
     assert_eq!(dup.correlation_id, state.ledger()[0].correlation_id);
@@ -140,12 +152,20 @@ async fn repeats_become_thread_replies_with_a_bot_token_and_a_resolve_closes_the
     );
     let d = deps(slack.clone(), sns.clone(), state.clone(), quick(), true);
     let now = at("2026-11-20T09:20:00Z");
-    handle(alarm("tool-errors", "ALARM", "2026-11-20T09:14:05.000+0000"), &d, now)
-        .await
-        .expect("first");
-    let out = handle(alarm("tool-errors", "ALARM", "2026-11-20T09:15:05.000+0000"), &d, now)
-        .await
-        .expect("repeat");
+    handle(
+        alarm("tool-errors", "ALARM", "2026-11-20T09:14:05.000+0000"),
+        &d,
+        now,
+    )
+    .await
+    .expect("first");
+    let out = handle(
+        alarm("tool-errors", "ALARM", "2026-11-20T09:15:05.000+0000"),
+        &d,
+        now,
+    )
+    .await
+    .expect("repeat");
     assert_eq!(out.alerts[0].outcome, Decision::Threaded);
     let sent = slack.sent();
     assert_eq!(sent.len(), 2);
@@ -154,15 +174,21 @@ async fn repeats_become_thread_replies_with_a_bot_token_and_a_resolve_closes_the
     assert_eq!(thread_ts(&sent[1]), Some("1700000000.000001"));
     assert_eq!(sns.sent().len(), 1, "SNS is not told of repeats");
 
-    let out = handle(alarm("tool-errors", "OK", "2026-11-20T09:18:05.000+0000"), &d, now)
-        .await
-        .expect("resolve");
+    let out = handle(
+        alarm("tool-errors", "OK", "2026-11-20T09:18:05.000+0000"),
+        &d,
+        now,
+    )
+    .await
+    .expect("resolve");
     assert_eq!(out.alerts[0].outcome, Decision::Resolved);
     let sent = slack.sent();
     assert_eq!(sent.len(), 4, "the root edited and a reply: {sent:#?}");
     assert_eq!(update_ts(&sent[2]), Some("1700000000.000001"));
     match &sent[2] {
-        Outgoing::Slack { message, .. } => assert!(message.text.starts_with("Resolved:"), "{}", message.text),
+        Outgoing::Slack { message, .. } => {
+            assert!(message.text.starts_with("Resolved:"), "{}", message.text)
+        }
         Outgoing::Sns { .. } => panic!("slack"),
     }
     assert_eq!(thread_ts(&sent[3]), Some("1700000000.000001"));
@@ -184,7 +210,11 @@ async fn with_a_webhook_repeats_are_counted_not_posted() {
     let now = at("2026-11-20T09:20:00Z");
     for minute in 10..15 {
         handle(
-            alarm("tool-errors", "ALARM", &format!("2026-11-20T09:{minute}:00.000+0000")),
+            alarm(
+                "tool-errors",
+                "ALARM",
+                &format!("2026-11-20T09:{minute}:00.000+0000"),
+            ),
             &d,
             now,
         )
@@ -217,9 +247,13 @@ async fn a_silence_suppresses_what_it_matches_and_lets_the_resolve_through() {
     let d = deps(slack.clone(), sns.clone(), state.clone(), quick(), true);
     let now = at("2026-11-20T09:20:00Z");
     // Open a group first, then silence the alarm: repeats are silenced, the resolve is not.
-    handle(alarm("tool-errors", "ALARM", "2026-11-20T09:10:00.000+0000"), &d, now)
-        .await
-        .expect("first");
+    handle(
+        alarm("tool-errors", "ALARM", "2026-11-20T09:10:00.000+0000"),
+        &d,
+        now,
+    )
+    .await
+    .expect("first");
     state.add_silence(Silence {
         id: "sil-000000000001".into(),
         matchers: vec![Matcher::parse("name=tool-*").expect("matcher")],
@@ -230,17 +264,29 @@ async fn a_silence_suppresses_what_it_matches_and_lets_the_resolve_through() {
         created_at: at("2026-11-20T09:00:00Z"),
         expired_by: None,
     });
-    let out = handle(alarm("tool-errors", "ALARM", "2026-11-20T09:12:00.000+0000"), &d, now)
-        .await
-        .expect("silenced");
+    let out = handle(
+        alarm("tool-errors", "ALARM", "2026-11-20T09:12:00.000+0000"),
+        &d,
+        now,
+    )
+    .await
+    .expect("silenced");
     assert_eq!(out.alerts[0].outcome, Decision::Suppressed);
-    let other = handle(alarm("model-throttles", "ALARM", "2026-11-20T09:12:00.000+0000"), &d, now)
-        .await
-        .expect("not matched");
+    let other = handle(
+        alarm("model-throttles", "ALARM", "2026-11-20T09:12:00.000+0000"),
+        &d,
+        now,
+    )
+    .await
+    .expect("not matched");
     assert_eq!(other.alerts[0].outcome, Decision::Notified);
-    let out = handle(alarm("tool-errors", "OK", "2026-11-20T09:15:00.000+0000"), &d, now)
-        .await
-        .expect("resolve");
+    let out = handle(
+        alarm("tool-errors", "OK", "2026-11-20T09:15:00.000+0000"),
+        &d,
+        now,
+    )
+    .await
+    .expect("resolve");
     assert_eq!(out.alerts[0].outcome, Decision::Resolved);
     let ledger = state.ledger();
     assert_eq!(
@@ -278,12 +324,19 @@ async fn a_post_that_reached_nobody_is_released_and_posted_by_the_retry() {
     let err = handle(event.clone(), &failing, now).await.unwrap_err();
     assert_eq!(err.error_type(), "DeliveryFailed");
 
-    let (slack, sns) = (RecordingNotifier::new("slack"), RecordingNotifier::new("sns"));
+    let (slack, sns) = (
+        RecordingNotifier::new("slack"),
+        RecordingNotifier::new("sns"),
+    );
     let working = deps(slack.clone(), sns.clone(), state.clone(), quick(), true);
     let out = handle(event, &working, now).await.expect("retried");
     assert_eq!(out.alerts[0].outcome, Decision::Notified, "{out:?}");
     assert_eq!(slack.sent().len(), 1);
-    assert_eq!(thread_ts(&slack.sent()[0]), None, "a new message, not a reply");
+    assert_eq!(
+        thread_ts(&slack.sent()[0]),
+        None,
+        "a new message, not a reply"
+    );
     assert_eq!(outcomes(&state), [Outcome::Failed, Outcome::Sent]);
 }
 
@@ -301,14 +354,22 @@ async fn past_the_rate_limit_an_alert_folds_into_the_digest_the_next_message_car
     };
     let d = deps(slack.clone(), sns.clone(), state.clone(), noise, true);
     let now = Utc::now();
-    let first = handle(alarm("a-errors", "ALARM", "2026-11-20T09:14:00.000+0000"), &d, now)
-        .await
-        .expect("first");
+    let first = handle(
+        alarm("a-errors", "ALARM", "2026-11-20T09:14:00.000+0000"),
+        &d,
+        now,
+    )
+    .await
+    .expect("first");
     assert_eq!(first.alerts[0].outcome, Decision::Notified);
     // A different alarm (another group) on the same channel inside the interval.
-    let second = handle(alarm("b-errors", "ALARM", "2026-11-20T09:14:01.000+0000"), &d, Utc::now())
-        .await
-        .expect("second");
+    let second = handle(
+        alarm("b-errors", "ALARM", "2026-11-20T09:14:01.000+0000"),
+        &d,
+        Utc::now(),
+    )
+    .await
+    .expect("second");
     assert_eq!(
         second.alerts[0].outcome,
         Decision::Notified,
@@ -318,14 +379,22 @@ async fn past_the_rate_limit_an_alert_folds_into_the_digest_the_next_message_car
     assert_eq!(sns.sent().len(), 2);
     let entry = &state.ledger()[1];
     assert!(
-        entry.reason.as_deref().unwrap_or_default().contains("rate limit"),
+        entry
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("rate limit"),
         "{entry:?}"
     );
 
     tokio::time::sleep(Duration::from_secs(3)).await;
-    handle(alarm("c-errors", "ALARM", "2026-11-20T09:14:09.000+0000"), &d, Utc::now())
-        .await
-        .expect("third");
+    handle(
+        alarm("c-errors", "ALARM", "2026-11-20T09:14:09.000+0000"),
+        &d,
+        Utc::now(),
+    )
+    .await
+    .expect("third");
     let sent = slack.sent();
     assert_eq!(sent.len(), 2);
     match &sent[1] {
@@ -339,4 +408,43 @@ async fn past_the_rate_limit_an_alert_folds_into_the_digest_the_next_message_car
         }
         Outgoing::Sns { .. } => panic!("slack"),
     }
+}
+
+#[tokio::test]
+async fn a_repeat_on_an_sns_only_route_is_folded_not_failed() {
+    let (slack, sns, state) = (
+        RecordingNotifier::new("slack"),
+        RecordingNotifier::new("sns"),
+        MemoryState::default(),
+    );
+    let mut d = deps(slack.clone(), sns.clone(), state.clone(), quick(), true);
+    d.settings = Settings::with_defaults(Owners::single(Destination {
+        team: "agents".into(),
+        sns_topic_arn: Some(TOPIC.into()),
+        ..Destination::default()
+    }));
+    let now = at("2026-11-20T09:20:00Z");
+    for minute in 10..13 {
+        let out = handle(
+            alarm(
+                "tool-errors",
+                "ALARM",
+                &format!("2026-11-20T09:{minute}:00.000+0000"),
+            ),
+            &d,
+            now,
+        )
+        .await
+        .expect("never an error: a repeat with nowhere to reply is counted");
+        assert!(matches!(
+            out.alerts[0].outcome,
+            Decision::Notified | Decision::Folded
+        ));
+    }
+    assert!(slack.sent().is_empty());
+    assert_eq!(sns.sent().len(), 1, "SNS is told once, not of repeats");
+    assert_eq!(
+        outcomes(&state),
+        [Outcome::Sent, Outcome::Folded, Outcome::Folded]
+    );
 }

@@ -7,15 +7,20 @@
 //! events in, Slack calls out, ledger rows, and the most Slack calls to one channel in any
 //! one-second window, by the stand-in's own clock.
 
-#![allow(clippy::expect_used, clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::expect_used,
+    clippy::unwrap_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use chrono::{DateTime, Utc};
 use handle_alarm::handler::Decision;
@@ -117,7 +122,10 @@ async fn stack(extra: &[(&'static str, &str)]) -> Stack {
         .expect("arn");
     let slack_api = format!("{}/api", aws.slack_url());
     let mut env: HashMap<&'static str, String> = HashMap::from([
-        ("VIGIL_SLACK_SECRET", "secretsmanager:vigil/slack".to_string()),
+        (
+            "VIGIL_SLACK_SECRET",
+            "secretsmanager:vigil/slack".to_string(),
+        ),
         ("VIGIL_SLACK_API_BASE", slack_api),
         ("VIGIL_SLACK_CHANNEL", CHANNEL.to_string()),
         ("VIGIL_DEFAULT_TEAM", "agents".to_string()),
@@ -132,8 +140,8 @@ async fn stack(extra: &[(&'static str, &str)]) -> Stack {
     for (k, v) in extra {
         env.insert(k, (*v).to_string());
     }
-    let config = Config::from_lookup(|name| Ok::<_, ConfigError>(env.get(name).cloned()))
-        .expect("config");
+    let config =
+        Config::from_lookup(|name| Ok::<_, ConfigError>(env.get(name).cloned())).expect("config");
     let deps = deps::build(&config, &sdk).await.expect("deps");
     assert!(deps.threads, "bot-token mode");
     let state = DynamoState::new(aws_sdk_dynamodb::Client::new(&sdk), TABLE);
@@ -153,7 +161,10 @@ async fn slack_calls(aws: &LocalAws) -> Vec<(String, String, f64, Option<String>
         .map(|r| {
             (
                 r["path"].as_str().unwrap_or_default().to_string(),
-                r["json"]["channel"].as_str().unwrap_or_default().to_string(),
+                r["json"]["channel"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
                 r["wall_ms"].as_f64().unwrap_or_default(),
                 r["json"]["thread_ts"].as_str().map(str::to_string),
             )
@@ -171,7 +182,10 @@ fn max_in_window(calls: &[(String, String, f64, Option<String>)], window_ms: f64
     for times in by_channel.values_mut() {
         times.sort_by(f64::total_cmp);
         for (i, start) in times.iter().enumerate() {
-            let n = times[i..].iter().take_while(|t| **t < start + window_ms).count();
+            let n = times[i..]
+                .iter()
+                .take_while(|t| **t < start + window_ms)
+                .count();
             most = most.max(n);
         }
     }
@@ -203,12 +217,18 @@ async fn the_same_event_three_times_then_eight_at_once_sends_one_message_each() 
     let event = alarm("tool-errors", "ALARM", now);
     let mut decisions = Vec::new();
     for _ in 0..3 {
-        let out = handle(event.clone(), &s.deps, Utc::now()).await.expect("handled");
+        let out = handle(event.clone(), &s.deps, Utc::now())
+            .await
+            .expect("handled");
         decisions.push(out.alerts[0].outcome);
     }
     assert_eq!(
         decisions,
-        [Decision::Notified, Decision::Suppressed, Decision::Suppressed]
+        [
+            Decision::Notified,
+            Decision::Suppressed,
+            Decision::Suppressed
+        ]
     );
     assert_eq!(slack_calls(&s.aws).await.len(), 1, "one Slack message");
     assert_eq!(sns_count(&s.aws).await, 1, "one SNS message");
@@ -235,10 +255,20 @@ async fn the_same_event_three_times_then_eight_at_once_sends_one_message_each() 
     assert_eq!(sns_count(&s.aws).await, 2);
     let alert_id = format!(
         "arn:aws:cloudwatch:us-east-1:111122223333:alarm:model-throttles@{}",
-        vigil_core::intake::parse_value(&other).expect("parse")[0].time.to_rfc3339()
+        vigil_core::intake::parse_value(&other).expect("parse")[0]
+            .time
+            .to_rfc3339()
     );
-    let rows = s.state.ledger_by_correlation(&alert_id).await.expect("ledger");
-    assert_eq!(rows.len(), 8, "every invocation is in the ledger: {rows:#?}");
+    let rows = s
+        .state
+        .ledger_by_correlation(&alert_id)
+        .await
+        .expect("ledger");
+    assert_eq!(
+        rows.len(),
+        8,
+        "every invocation is in the ledger: {rows:#?}"
+    );
     assert_eq!(
         rows.iter().filter(|r| r.outcome == Outcome::Sent).count(),
         1
@@ -322,7 +352,11 @@ async fn a_storm_of_1000_alarm_events_across_5_alarms_stays_bounded_and_fully_le
         .collect();
     let ids: BTreeSet<String> = events
         .iter()
-        .map(|e| vigil_core::intake::parse_value(e).expect("parse")[0].id.clone())
+        .map(|e| {
+            vigil_core::intake::parse_value(e).expect("parse")[0]
+                .id
+                .clone()
+        })
         .collect();
     assert_eq!(ids.len(), EVENTS, "1,000 distinct events");
 
@@ -340,17 +374,26 @@ async fn a_storm_of_1000_alarm_events_across_5_alarms_stays_bounded_and_fully_le
     let mut by_decision: BTreeMap<&'static str, usize> = BTreeMap::new();
     for r in futures::future::join_all(runs).await {
         let out = r.expect("task").expect("every event handled, none failed");
-        *by_decision.entry(out.alerts[0].outcome.as_str()).or_default() += 1;
+        *by_decision
+            .entry(out.alerts[0].outcome.as_str())
+            .or_default() += 1;
     }
     let took = started.elapsed();
 
     let calls = slack_calls(&s.aws).await;
-    let posts = calls.iter().filter(|c| c.0.ends_with("chat.postMessage")).count();
+    let posts = calls
+        .iter()
+        .filter(|c| c.0.ends_with("chat.postMessage"))
+        .count();
     let edits = calls.len() - posts;
     let most_per_second = max_in_window(&calls, 1_000.0);
     let ledger = s
         .state
-        .ledger_since(t0 - chrono::Duration::minutes(1), Utc::now() + chrono::Duration::minutes(1), 10_000)
+        .ledger_since(
+            t0 - chrono::Duration::minutes(1),
+            Utc::now() + chrono::Duration::minutes(1),
+            10_000,
+        )
         .await
         .expect("ledger");
     let ledgered: BTreeSet<&str> = ledger.iter().map(|e| e.correlation_id.as_str()).collect();
@@ -375,7 +418,10 @@ async fn a_storm_of_1000_alarm_events_across_5_alarms_stays_bounded_and_fully_le
         calls.len()
     );
     assert!(posts >= ALARMS, "every alarm was posted at least once");
-    assert_eq!(most_per_second, 1, "never two Slack calls to one channel within a second");
+    assert_eq!(
+        most_per_second, 1,
+        "never two Slack calls to one channel within a second"
+    );
     assert_eq!(ledger.len(), EVENTS, "one ledger row per event");
     assert_eq!(
         ledgered.len(),

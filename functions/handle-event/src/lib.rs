@@ -41,6 +41,7 @@ use vigil_adapters::sns::SnsNotifier;
 use vigil_adapters::state::DynamoState;
 use vigil_core::enrich::Context;
 use vigil_core::model::{Alert, AlertBody, InputFamily, Kind, Severity};
+use vigil_core::noise::{LedgerEntry, Outcome};
 use vigil_core::pipeline;
 use vigil_core::ports::{BedrockInfo, ChangeSource, MetricInfo, Notifier, StateStore};
 
@@ -294,6 +295,28 @@ where
         };
         let outcome = outcome_of(&preliminary, decision, Vec::new(), journaled, false);
         log_decision(&outcome);
+        if let Some(state) = &deps.base.state {
+            let entry = LedgerEntry {
+                at: now,
+                correlation_id: preliminary.alert.id.clone(),
+                function: FUNCTION.to_string(),
+                outcome: Outcome::Suppressed,
+                reason: Some(format!(
+                    "below the notification threshold: severity {} (notifies at {} and above){}",
+                    preliminary.finding.severity,
+                    deps.min_severity,
+                    if journaled { "; journaled" } else { "" }
+                )),
+                kind: Some(kind),
+                severity: Some(preliminary.finding.severity),
+                name: preliminary.alert.name().to_string(),
+                group_key: None,
+                channels: Vec::new(),
+            };
+            if let Err(e) = state.record(&entry, deps.base.noise.ledger_ttl).await {
+                tracing::warn!(alert_id = %entry.correlation_id, error = %e, "ledger entry not written");
+            }
+        }
         return Answer {
             outcome,
             metrics,

@@ -26,6 +26,7 @@ use vigil_adapters::enrichment::Enricher;
 use vigil_adapters::journal::{ChangeRecorder, JournalError, Recorded};
 use vigil_core::intake::RefusalCode;
 use vigil_core::model::{Change, Kind, Severity};
+use vigil_core::noise::{NoiseSettings, Outcome};
 use vigil_core::pipeline::Settings;
 use vigil_core::ports::{ChangeBatch, Notifier};
 use vigil_core::route::{Destination, Owners};
@@ -193,6 +194,58 @@ async fn below_the_threshold_a_change_is_only_journaled() {
     assert!(out.alerts[0].deliveries.is_empty());
     assert_eq!(journal.entries().len(), 1);
     assert!(slack.sent().is_empty() && sns.sent().is_empty());
+}
+
+#[tokio::test]
+async fn with_state_a_change_below_the_threshold_is_in_the_ledger_and_a_duplicate_sends_nothing() {
+    let journal = MemoryJournal::default();
+    let (slack, sns) = (
+        RecordingNotifier::new("slack"),
+        RecordingNotifier::new("sns"),
+    );
+    let state = MemoryState::default();
+    let mut below = deps(journal.clone(), slack.clone(), sns.clone(), Severity::High);
+    below.base = below
+        .base
+        .with_state(state.clone(), NoiseSettings::default(), true);
+    handle(eventbridge("DetachRolePolicy"), &below, now())
+        .await
+        .expect("handled");
+    let ledger = state.ledger();
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].outcome, Outcome::Suppressed);
+    assert!(
+        ledger[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("below the notification threshold"),
+        "{:?}",
+        ledger[0]
+    );
+
+    // At the default threshold the same change is notified once, however often it arrives.
+    let mut notified = deps(journal, slack.clone(), sns.clone(), Severity::Medium);
+    notified.base = notified
+        .base
+        .with_state(state.clone(), NoiseSettings::default(), true);
+    for _ in 0..3 {
+        handle(eventbridge("DetachRolePolicy"), &notified, now())
+            .await
+            .expect("handled");
+    }
+    assert_eq!(slack.sent().len(), 1);
+    assert_eq!(sns.sent().len(), 1);
+    let outcomes: Vec<Outcome> = state.ledger().iter().map(|e| e.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [
+            Outcome::Suppressed,
+            Outcome::Sent,
+            Outcome::Suppressed,
+            Outcome::Suppressed
+        ]
+    );
 }
 
 #[tokio::test]

@@ -616,7 +616,9 @@ pub fn flap_notice(title: &str, changes: usize, window: std::time::Duration) -> 
     );
     SlackMessage {
         text: truncate(&format!("Flapping: {title}. {body}"), FALLBACK_CHARS).into_owned(),
-        blocks: vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*{}*\n{}", escape(title), escape(&body)), MAX_SECTION_CHARS)}})],
+        blocks: vec![
+            json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*{}*\n{}", escape(title), escape(&body)), MAX_SECTION_CHARS)}}),
+        ],
     }
 }
 
