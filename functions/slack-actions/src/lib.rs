@@ -1,0 +1,1 @@
+//! `slack-actions`: the Lambda function behind a Function URL that answers Slack's buttons.

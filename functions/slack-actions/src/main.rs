@@ -1,0 +1,3 @@
+//! The `slack-actions` Lambda binary.
+
+fn main() {}
