@@ -1,4 +1,4 @@
-"""A Slack stand-in for vigil's tests: incoming webhooks and chat.postMessage / chat.update.
+"""A Slack stand-in for vigil's tests: incoming webhooks, chat.postMessage / chat.update, response_urls.
 
 Test infrastructure, not a product. Listens on 127.0.0.1 only, records every request, and can be
 scripted to answer the way Slack does when things go wrong. See localaws/README.md.
@@ -145,6 +145,15 @@ class Handler(BaseHTTPRequestHandler):
             status, answer = self.webhook(payload, scripted)
         elif path in ("/api/chat.postMessage", "/api/chat.update"):
             status, answer = self.web_api(path[len("/api/"):], payload, scripted)
+        elif path.startswith("/actions/"):
+            # An interaction's response_url (hooks.slack.com/actions/...): Slack answers
+            # {"ok": true}, or 404 "expired_url" after 30 minutes / five uses.
+            if scripted and scripted.get("status", 200) != 200:
+                status, answer = self.reply(int(scripted["status"]), {"ok": False, "error": scripted.get("error", "expired_url")})
+            elif not isinstance(payload, dict):
+                status, answer = self.reply(400, {"ok": False, "error": "invalid_payload"})
+            else:
+                status, answer = self.reply(200, {"ok": True})
         else:
             status, answer = self.reply(404, {"ok": False, "error": "unknown_method"})
         record["status"], record["response"] = status, answer

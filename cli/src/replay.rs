@@ -15,6 +15,7 @@ use vigil_core::pipeline::{self, Report, Settings};
 use vigil_core::redact::{ContentPolicy, Redactor};
 use vigil_core::render::{self, RenderInput};
 use vigil_core::route::{self, Destination, Owners};
+use vigil_core::runbook::Runbooks;
 
 use crate::Format;
 use crate::files;
@@ -33,6 +34,10 @@ pub struct ReplayArgs {
     /// Extra classification rules (YAML); evaluated before the built-in ones.
     #[arg(long)]
     pub rules: Option<PathBuf>,
+    /// Extra runbook playbooks (YAML, the shape of the built-in runbooks.yaml); a kind's
+    /// playbooks here are tried before the built-in ones.
+    #[arg(long)]
+    pub runbooks: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Content policy: metadata, redacted (default) or full.
@@ -225,8 +230,18 @@ pub fn run(args: &ReplayArgs) -> ExitCode {
     }
 }
 
+/// The built-in runbooks extended by the playbooks in `path` (tried first).
+pub(crate) fn load_runbooks(path: &Path) -> Result<Runbooks> {
+    let user = Runbooks::from_yaml(&files::read_text(path)?)
+        .map_err(|e| anyhow!("runbooks file {}: {e}", path.display()))?;
+    Ok(Runbooks::builtin().extended_with(user))
+}
+
 fn run_inner(args: &ReplayArgs) -> Result<ExitCode> {
-    let settings = load_settings(args.owners.as_deref(), args.rules.as_deref(), args.policy)?;
+    let mut settings = load_settings(args.owners.as_deref(), args.rules.as_deref(), args.policy)?;
+    if let Some(p) = args.runbooks.as_deref() {
+        settings.runbooks = load_runbooks(p)?;
+    }
     let redactor = Redactor::new();
     let lookback = Duration::minutes(args.lookback_minutes.clamp(1, 90 * 24 * 60));
     let outcome = if args.aws {

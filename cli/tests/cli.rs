@@ -196,6 +196,60 @@ fn an_invalid_owners_file_exits_1_and_names_the_problem() {
 }
 
 #[test]
+fn a_runbooks_file_is_tried_first_and_a_bad_one_exits_1_naming_the_step() {
+    let dir = std::env::temp_dir().join(format!("vigil-cli-runbooks-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("tmp");
+    let good = dir.join("runbooks.yaml");
+    std::fs::write(
+        &good,
+        "runbooks:\n  access_denied:\n    - steps:\n        - do: check\n          title: Our check of {role}\n          command: aws iam get-role --role-name {role}\n",
+    )
+    .expect("write");
+    let (event, trail) = demo("agent-tool-access-denied");
+    let out = vigil(&[
+        "replay",
+        &event,
+        "--trail",
+        &trail,
+        "--runbooks",
+        good.to_str().expect("path"),
+        "--format",
+        "json",
+        "--now",
+        "2026-11-20T09:40:00Z",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    let steps = doc["finding"]["runbook"].as_array().expect("steps");
+    assert_eq!(steps.len(), 1, "{steps:#?}");
+    assert_eq!(
+        steps[0]["title"],
+        "Our check of agent-tool-order-lookup-role"
+    );
+    assert_eq!(steps[0]["action"], "check");
+
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "runbooks:\n  access_denied:\n    - steps:\n        - do: check\n          title: x\n          command: aws iam get-role --role-name {rol}\n",
+    )
+    .expect("write");
+    let out = vigil(&["replay", &event, "--runbooks", bad.to_str().expect("path")]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("runbooks.access_denied[0].steps[0].command: unknown placeholder `{rol}`"),
+        "{err}"
+    );
+}
+
+#[test]
 fn routes_test_says_which_route_and_why() {
     let (event, trail) = demo("bedrock-throttling-capacity");
     let out = vigil(&[

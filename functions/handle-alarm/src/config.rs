@@ -60,6 +60,9 @@ pub const MAX_RATE_WAIT_MS: &str = "VIGIL_MAX_RATE_WAIT_MS";
 /// How long decision-ledger entries are kept, in days.
 pub const LEDGER_TTL_DAYS: &str = "VIGIL_LEDGER_TTL_DAYS";
 
+/// `true`: Slack messages carry vigil's buttons (the `slack-actions` function answers them).
+pub const INTERACTIVE: &str = "VIGIL_INTERACTIVE";
+
 /// The default team name.
 pub const DEFAULT_TEAM_NAME: &str = "platform";
 /// The default look-back (SPEC §3).
@@ -141,6 +144,8 @@ pub struct Config {
     pub journal_ttl: Duration,
     /// Noise-control tunables (used when a table is configured).
     pub noise: NoiseSettings,
+    /// Slack messages carry buttons (`VIGIL_INTERACTIVE=true`; default false).
+    pub interactive: bool,
 }
 
 impl Config {
@@ -226,6 +231,16 @@ impl Config {
             1,
             MAX_JOURNAL_TTL_HOURS,
         )?;
+        let interactive = match get(INTERACTIVE)?.as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    INTERACTIVE,
+                    format!("{other:?} is not true or false"),
+                ));
+            }
+        };
         let defaults = NoiseSettings::default();
         let minutes = |d: Duration| d.as_secs() / 60;
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
@@ -295,6 +310,7 @@ impl Config {
             lookup_rps,
             table_name,
             journal_ttl: Duration::from_secs(ttl_hours.saturating_mul(3_600)),
+            interactive,
         })
     }
 }

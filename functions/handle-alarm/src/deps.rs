@@ -135,6 +135,7 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<AwsDeps, HandlerE
     warn_about_slack_routes(&owners, slack.as_ref());
     let mut settings = Settings::with_defaults(owners);
     settings.policy = config.policy;
+    settings.interactive = config.interactive;
 
     let lookup = CloudTrailChangeSource::new(
         &clients.cloudtrail,

@@ -342,6 +342,7 @@ where
         let mut alerts = Vec::with_capacity(outcomes.len());
         for (outcome, m) in outcomes {
             metrics.add(&m);
+            metrics.count_decision(outcome.outcome);
             alerts.push(outcome);
         }
         conclude(HandlerOutput {

@@ -32,6 +32,12 @@ pub struct InvocationMetrics {
     pub lookups_throttled: u64,
     /// Changes written to the journal (the event function).
     pub changes_journaled: Option<u64>,
+    /// Alerts not sent on purpose: duplicate deliveries and silences (noise control).
+    pub alerts_suppressed: u64,
+    /// Alerts counted into their group instead of sent (repeats, flapping).
+    pub alerts_folded: u64,
+    /// Alerts whose Slack message the rate limit folded into a digest.
+    pub alerts_rate_limited: u64,
 }
 
 impl InvocationMetrics {
@@ -52,6 +58,9 @@ impl InvocationMetrics {
             json!(self.notifications_failed),
         );
         put("LookupsThrottled", "Count", json!(self.lookups_throttled));
+        put("AlertsSuppressed", "Count", json!(self.alerts_suppressed));
+        put("AlertsFolded", "Count", json!(self.alerts_folded));
+        put("AlertsRateLimited", "Count", json!(self.alerts_rate_limited));
         match self.enrichment_latency_ms.as_slice() {
             [] => {}
             // EMF takes one value or an array of values (each becomes a sample).
@@ -82,6 +91,17 @@ impl InvocationMetrics {
         println!("{}", self.to_emf(function, at));
     }
 
+    /// Counts one alert's decision into the noise-control metrics.
+    pub fn count_decision(&mut self, decision: crate::handler::Decision) {
+        use crate::handler::Decision;
+        match decision {
+            Decision::Suppressed => self.alerts_suppressed += 1,
+            Decision::Folded => self.alerts_folded += 1,
+            Decision::RateLimited => self.alerts_rate_limited += 1,
+            _ => {}
+        }
+    }
+
     /// Adds another invocation part's counts (the alerts of one event).
     pub fn add(&mut self, other: &InvocationMetrics) {
         self.alerts_received += other.alerts_received;
@@ -91,6 +111,9 @@ impl InvocationMetrics {
         self.enrichment_latency_ms
             .extend_from_slice(&other.enrichment_latency_ms);
         self.lookups_throttled += other.lookups_throttled;
+        self.alerts_suppressed += other.alerts_suppressed;
+        self.alerts_folded += other.alerts_folded;
+        self.alerts_rate_limited += other.alerts_rate_limited;
         if let Some(n) = other.changes_journaled {
             *self.changes_journaled.get_or_insert(0) += n;
         }
@@ -131,5 +154,25 @@ mod tests {
         assert!(!names.contains(&"ChangesJournaled"));
         assert_eq!(doc["EnrichmentLatencyMs"], json!([120.0, 80.5]));
         assert_eq!(doc["LookupsThrottled"], 4);
+        assert_eq!(doc["AlertsFolded"], 0);
+    }
+
+    #[test]
+    fn noise_control_decisions_are_counted() {
+        use crate::handler::Decision;
+        let mut m = InvocationMetrics::default();
+        for d in [
+            Decision::Suppressed,
+            Decision::Folded,
+            Decision::Folded,
+            Decision::RateLimited,
+            Decision::Notified,
+        ] {
+            m.count_decision(d);
+        }
+        let doc = m.to_emf("handle-alarm", DateTime::from_timestamp(0, 0).unwrap_or_default());
+        assert_eq!(doc["AlertsSuppressed"], 1);
+        assert_eq!(doc["AlertsFolded"], 2);
+        assert_eq!(doc["AlertsRateLimited"], 1);
     }
 }

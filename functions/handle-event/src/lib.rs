@@ -224,6 +224,7 @@ where
         let mut unjournaled: Vec<(String, JournalError)> = Vec::new();
         for a in answers {
             metrics.add(&a.metrics);
+            metrics.count_decision(a.outcome.outcome);
             if let Some(e) = a.lost_journal {
                 unjournaled.push((a.outcome.id.clone(), e));
             }

@@ -152,6 +152,58 @@ impl fmt::Display for SecretToken {
     }
 }
 
+/// A Slack app's signing secret (the key of the v0 request signature). Prints as
+/// `[redacted]`; the one way out is [`SigningSecret::expose`], at the HMAC.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningSecret(String);
+
+impl SigningSecret {
+    /// Reads a stored value: the raw secret, or JSON with a `signing_secret` string (so one
+    /// secret can hold `{"bot_token": ..., "signing_secret": ...}`). Slack's signing secrets
+    /// are 32 hex digits; any visible ASCII of 16 to 256 characters is accepted.
+    pub fn parse(value: &str) -> Result<Self, InvalidValue> {
+        let value = value.trim();
+        let raw = if value.starts_with('{') {
+            let json: Value = serde_json::from_str(value)
+                .map_err(|_| InvalidValue("the secret starts with '{' but is not valid JSON"))?;
+            match json.get("signing_secret") {
+                Some(Value::String(s)) => s.trim().to_owned(),
+                Some(_) => {
+                    return Err(InvalidValue(
+                        "signing_secret in the secret must be a string",
+                    ));
+                }
+                None => return Err(InvalidValue("the secret's JSON has no signing_secret")),
+            }
+        } else {
+            value.to_owned()
+        };
+        if raw.len() < 16 || raw.len() > 256 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(InvalidValue(
+                "the signing secret must be 16 to 256 visible ASCII characters (Slack's are 32 hex digits)",
+            ));
+        }
+        Ok(Self(raw))
+    }
+
+    /// The key, for the one place that computes the HMAC. Never log or format the result.
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl fmt::Debug for SigningSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
+impl fmt::Display for SigningSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(REDACTED)
+    }
+}
+
 /// How vigil talks to Slack. `Debug` shows the mode, never the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlackCredentials {
@@ -423,6 +475,7 @@ pub struct SecretLoader {
     ssm: aws_sdk_ssm::Client,
     timeout: Duration,
     cache: Mutex<HashMap<SecretRef, Arc<OnceCell<SlackCredentials>>>>,
+    signing: Mutex<HashMap<SecretRef, Arc<OnceCell<SigningSecret>>>>,
 }
 
 impl SecretLoader {
@@ -433,6 +486,7 @@ impl SecretLoader {
             ssm: aws_sdk_ssm::Client::new(config),
             timeout: DEFAULT_LOAD_TIMEOUT,
             cache: Mutex::new(HashMap::new()),
+            signing: Mutex::new(HashMap::new()),
         }
     }
 
@@ -464,6 +518,47 @@ impl SecretLoader {
     ) -> Result<SlackCredentials, SecretError> {
         let reference = SecretRef::parse(reference)?;
         self.slack_credentials(&reference).await
+    }
+
+    /// The Slack signing secret behind `reference` (the raw value, or JSON with a
+    /// `signing_secret` string), fetched on first use and cached after; failures are not cached.
+    pub async fn signing_secret(
+        &self,
+        reference: &SecretRef,
+    ) -> Result<SigningSecret, SecretError> {
+        let cell = {
+            let mut cache = self.signing.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(cache.entry(reference.clone()).or_default())
+        };
+        cell.get_or_try_init(|| self.load_signing(reference))
+            .await
+            .cloned()
+    }
+
+    async fn load_signing(&self, reference: &SecretRef) -> Result<SigningSecret, SecretError> {
+        let value = match tokio::time::timeout(self.timeout, self.fetch(reference)).await {
+            Ok(Ok(value)) => value,
+            Ok(Err(e)) => {
+                tracing::warn!(secret = %reference, error = %e, "could not load the Slack signing secret");
+                return Err(e);
+            }
+            Err(_) => {
+                let e = SecretError::new(reference, SecretProblem::TimedOut(self.timeout), true);
+                tracing::warn!(secret = %reference, error = %e, "could not load the Slack signing secret");
+                return Err(e);
+            }
+        };
+        match SigningSecret::parse(&value) {
+            Ok(secret) => {
+                tracing::info!(secret = %reference, "loaded the Slack signing secret");
+                Ok(secret)
+            }
+            Err(invalid) => {
+                let e = SecretError::new(reference, SecretProblem::InvalidValue(invalid), false);
+                tracing::warn!(secret = %reference, error = %e, "refused the Slack signing secret");
+                Err(e)
+            }
+        }
     }
 
     async fn load(&self, reference: &SecretRef) -> Result<SlackCredentials, SecretError> {
@@ -624,6 +719,31 @@ mod tests {
         assert!(SecretUrl::parse("http://localhost:8080/services/T/B/X").is_ok());
         assert!(SecretUrl::parse("http://127.0.0.1:8080/services/T/B/X").is_ok());
         assert!(SecretUrl::parse("http://10.0.0.1/services/T/B/X").is_err());
+    }
+
+    #[test]
+    fn signing_secrets_parse_and_never_format_their_value() {
+        const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+        let raw = SigningSecret::parse(&format!("{SECRET}\n")).unwrap();
+        let json = SigningSecret::parse(&format!(
+            r#"{{"bot_token":"{TOKEN}","signing_secret":"{SECRET}"}}"#
+        ))
+        .unwrap();
+        assert_eq!(raw, json);
+        assert_eq!(raw.expose(), SECRET.as_bytes());
+        let shown = format!("{raw} {raw:?} {raw:#?}");
+        assert!(!shown.contains("8f74"), "{shown}");
+        assert!(shown.contains("[redacted]"));
+        for bad in [
+            "short",
+            "",
+            "{}",
+            r#"{"signing_secret": 3}"#,
+            "has a space in it ok",
+        ] {
+            let e = SigningSecret::parse(bad).unwrap_err();
+            assert!(bad.len() < 6 || !e.reason().contains(bad), "{bad}: {e}");
+        }
     }
 
     #[test]

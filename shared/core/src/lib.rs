@@ -15,6 +15,8 @@
 //!   text, within each channel's limits.
 //! - [`redact`]: the content policy and secret masking applied to everything rendered.
 //! - [`pipeline`]: the stages composed; the `vigil replay --format json` contract.
+//! - [`slack_request`]: Slack's v0 request signature and the `block_actions` payload of vigil's
+//!   buttons (the `slack-actions` function).
 //! - [`ports`]: the traits adapters implement (change sources, Bedrock and CloudWatch look-ups,
 //!   notifiers), so the same pipeline runs in a Lambda, in the CLI and in tests.
 //!
@@ -33,3 +35,4 @@ pub mod redact;
 pub mod render;
 pub mod route;
 pub mod runbook;
+pub mod slack_request;

@@ -405,9 +405,37 @@ pub struct ProbableCause {
     pub console_link: Option<String>,
 }
 
+/// What a runbook step asks of the person reading it (the `do` of a runbook template).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepAction {
+    /// A read-only command: look before changing anything.
+    Check,
+    /// A page to open in the AWS console (or the team's own runbook).
+    Console,
+    /// A change a person makes. The default, so a step of unknown nature is never presented
+    /// as a harmless read.
+    #[default]
+    Fix,
+}
+
+impl StepAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Check => "check",
+            Self::Console => "console",
+            Self::Fix => "fix",
+        }
+    }
+}
+
 /// A runbook step for a person to run; vigil never runs it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunbookStep {
+    /// What the step asks: a read-only `check`, a `console` page, or a `fix` a person makes.
+    /// Renderers label steps with it.
+    #[serde(default)]
+    pub action: StepAction,
     pub title: String,
     /// A copy-ready command (AWS CLI), when the step has one.
     pub command: Option<String>,

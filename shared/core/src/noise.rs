@@ -840,6 +840,12 @@ pub enum Outcome {
     DeadLettered,
     /// Re-sent by `vigil redrive --send`.
     Redriven,
+    /// Acknowledged by someone in Slack (the Acknowledge button).
+    Acknowledged,
+    /// Silenced from Slack (a Silence button): the reason names the silence.
+    Silenced,
+    /// A runbook step marked done in Slack.
+    StepDone,
 }
 
 impl Outcome {
@@ -854,6 +860,9 @@ impl Outcome {
             Self::Failed => "failed",
             Self::DeadLettered => "dead_lettered",
             Self::Redriven => "redriven",
+            Self::Acknowledged => "acknowledged",
+            Self::Silenced => "silenced",
+            Self::StepDone => "step_done",
         }
     }
 }

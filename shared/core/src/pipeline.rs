@@ -12,7 +12,7 @@ use crate::model::{AlarmState, Alert, AlertBody, Change, Finding, InputFamily, K
 use crate::redact::{ContentPolicy, Redactor};
 use crate::render::{self, RenderInput, SlackMessage, SnsNotification};
 use crate::route::{self, Destination, Owners, RouteDecision};
-use crate::runbook;
+use crate::runbook::{self, Runbooks};
 
 /// Everything the pure pipeline needs besides the alert and its context.
 #[derive(Debug, Clone)]
@@ -22,6 +22,12 @@ pub struct Settings {
     pub policy: ContentPolicy,
     /// How many probable causes to show.
     pub max_causes: usize,
+    /// Runbook playbooks: the built-in ones, extended by a user file (tried first). A matched
+    /// route's own `runbooks` for the kind are tried before these.
+    pub runbooks: Runbooks,
+    /// Slack messages carry vigil's buttons (`render::slack::with_buttons`): set when the
+    /// `slack-actions` function is deployed to answer them (`VIGIL_INTERACTIVE=true`).
+    pub interactive: bool,
 }
 
 impl Settings {
@@ -32,6 +38,8 @@ impl Settings {
             owners,
             policy: ContentPolicy::default(),
             max_causes: 5,
+            runbooks: Runbooks::builtin(),
+            interactive: false,
         }
     }
 }
@@ -95,6 +103,17 @@ pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Red
         .matched
         .first()
         .and_then(|m| m.destination.runbook_base_url.clone());
+    // The runbook is built once routing is known: the first matched route with its own
+    // playbooks for this kind replaces the configured ones (which still apply when none of the
+    // route's fits).
+    let mut playbooks: Vec<&Runbooks> = decision
+        .matched
+        .iter()
+        .map(|m| &m.destination.runbooks)
+        .filter(|r| r.has(classification.kind))
+        .take(1)
+        .collect();
+    playbooks.push(&settings.runbooks);
 
     let finding = Finding {
         kind: classification.kind,
@@ -103,7 +122,8 @@ pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Red
         summary: summary(&alert, &correlation),
         rule: classification.rule,
         evidence: classification.evidence,
-        runbook: runbook::runbook(
+        runbook: runbook::steps(
+            &playbooks,
             classification.kind,
             &alert,
             &correlation,
@@ -133,7 +153,15 @@ pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Red
                     .slack_channel
                     .clone()
                     .or_else(|| d.slack_webhook_secret.clone()),
-                message: render::slack::slack(&input, redactor),
+                message: if settings.interactive {
+                    render::slack::with_buttons(
+                        render::slack::slack(&input, redactor),
+                        &input,
+                        redactor,
+                    )
+                } else {
+                    render::slack::slack(&input, redactor)
+                },
             });
         }
         if d.sns_topic_arn.is_some() {

@@ -26,6 +26,7 @@ use serde_yaml_ng::{Mapping, Value};
 use wildmatch::WildMatch;
 
 use crate::model::{Alert, AlertBody, Kind, Severity};
+use crate::runbook::Runbooks;
 
 /// The owners-file schema version this module reads.
 pub const OWNERS_VERSION: u64 = 1;
@@ -58,6 +59,11 @@ pub struct Destination {
     /// Slack mentions, e.g. `<!subteam^S123>` or `@ai-oncall`.
     #[serde(default)]
     pub mention: Vec<String>,
+    /// Runbook playbooks per kind (the `runbooks.yaml` shape: kind -> playbooks) used instead
+    /// of the configured ones for alerts routed here; when none of them fits the alert, the
+    /// configured ones still apply. Validated with the rest of the owners file.
+    #[serde(default, skip_serializing_if = "Runbooks::is_empty")]
+    pub runbooks: Runbooks,
 }
 
 /// Why an owners file was refused. Every variant names where the problem is: the field path,
@@ -697,6 +703,7 @@ const DESTINATION_FIELDS: &[&str] = &[
     "sns_topic_arn",
     "runbook_base_url",
     "mention",
+    "runbooks",
 ];
 const ROUTE_ONLY_FIELDS: &[&str] = &["name", "match", "continue"];
 const MATCH_FIELDS: &[&str] = &[
@@ -955,6 +962,19 @@ fn parse_destination(map: &Mapping) -> Result<Destination, FieldError> {
         Some(v) => one_or_many(v, text).map_err(|m| FieldError::new("mention", m))?,
     };
 
+    // Same schema and checks as a runbooks file: unknown placeholders, `do` values or empty
+    // steps are refused here, naming the path inside `runbooks`.
+    let runbooks = match map.get("runbooks") {
+        None | Some(Value::Null) => Runbooks::default(),
+        Some(v) => Runbooks::from_value(v.clone()).map_err(|e| {
+            let field = match e.path() {
+                "" => "runbooks".to_owned(),
+                path => format!("runbooks.{path}"),
+            };
+            FieldError::new(&field, e.message())
+        })?,
+    };
+
     Ok(Destination {
         team,
         slack_channel,
@@ -962,6 +982,7 @@ fn parse_destination(map: &Mapping) -> Result<Destination, FieldError> {
         sns_topic_arn,
         runbook_base_url,
         mention,
+        runbooks,
     })
 }
 
@@ -2094,6 +2115,161 @@ default:
         assert_eq!(
             d.matched[0].destination.slack_channel.as_deref(),
             Some("#ai")
+        );
+    }
+    // --- runbook overrides --------------------------------------------------------------------
+
+    const OVERRIDE_OWNERS: &str = r##"
+version: 1
+routes:
+  - name: ai-bedrock
+    match:
+      namespace: AWS/Bedrock
+      alarm_name: "bedrock-*"
+    team: ai-platform
+    slack_channel: "#ai"
+    runbooks:
+      throttle_spike:
+        - steps:
+            - do: check
+              title: Our throttle dashboard for {model_id}
+              command: aws cloudwatch get-dashboard --dashboard-name bedrock-{region}
+            - do: fix
+              title: "Fix (run by a person): switch the assistant to the fallback model"
+  - name: other
+    team: platform
+    slack_channel: "#platform"
+default:
+  team: platform
+"##;
+
+    fn evaluate_with(owners: &str, alert: Alert) -> crate::pipeline::Report {
+        let settings = crate::pipeline::Settings::with_defaults(Owners::from_yaml(owners).unwrap());
+        crate::pipeline::evaluate(
+            alert,
+            &crate::enrich::Context::default(),
+            &settings,
+            &crate::redact::Redactor::new(),
+        )
+    }
+
+    #[test]
+    fn a_route_override_replaces_the_builtin_steps_only_for_that_route() {
+        let ours = evaluate_with(OVERRIDE_OWNERS, bedrock_throttle_alarm());
+        assert_eq!(ours.finding.kind, Kind::ThrottleSpike);
+        assert_eq!(ours.route.matched[0].name, "ai-bedrock");
+        let titles: Vec<&str> = ours
+            .finding
+            .runbook
+            .iter()
+            .map(|s| s.title.as_str())
+            .collect();
+        assert_eq!(
+            titles,
+            vec![
+                "Our throttle dashboard for anthropic.claude-3-5-sonnet-20240620-v1:0",
+                "Fix (run by a person): switch the assistant to the fallback model",
+            ]
+        );
+        assert_eq!(
+            ours.finding.runbook[0].command.as_deref(),
+            Some("aws cloudwatch get-dashboard --dashboard-name bedrock-us-east-1")
+        );
+
+        // The same kind routed elsewhere keeps the built-in steps.
+        let mut elsewhere = bedrock_throttle_alarm();
+        if let AlertBody::Alarm(a) = &mut elsewhere.body {
+            a.name = "claude-throttles".into();
+        }
+        let theirs = evaluate_with(OVERRIDE_OWNERS, elsewhere.clone());
+        assert_eq!(theirs.route.matched[0].name, "other");
+        let builtin = evaluate_with(
+            "version: 1\ndefault:\n  team: platform\n  slack_channel: \"#p\"\n",
+            elsewhere,
+        );
+        assert_eq!(theirs.finding.runbook, builtin.finding.runbook);
+        assert!(
+            theirs
+                .finding
+                .runbook
+                .iter()
+                .any(|s| s.title.starts_with("Find the requests-per-minute quota")),
+            "{:#?}",
+            theirs.finding.runbook
+        );
+
+        // Other kinds routed to the overriding route keep the built-in steps too.
+        let mut errors = bedrock_throttle_alarm();
+        if let AlertBody::Alarm(a) = &mut errors.body {
+            a.metrics[0].name = "InvocationServerErrors".into();
+        }
+        let report = evaluate_with(OVERRIDE_OWNERS, errors);
+        assert_eq!(report.finding.kind, Kind::ErrorSpike);
+        assert!(
+            report
+                .finding
+                .runbook
+                .iter()
+                .any(|s| s.title == "Check the model's lifecycle status"),
+            "{:#?}",
+            report.finding.runbook
+        );
+    }
+
+    #[test]
+    fn route_runbook_overrides_are_validated_naming_the_route_and_path() {
+        let owners = Owners::from_yaml(OVERRIDE_OWNERS).unwrap();
+        let (_, d) = owners.destinations().next().unwrap();
+        assert!(d.runbooks.has(Kind::ThrottleSpike));
+        assert!(!d.runbooks.has(Kind::AccessDenied));
+
+        let with = |runbooks: &str| {
+            format!(
+                "version: 1\nroutes:\n  - name: ai\n    team: ai\n    runbooks:\n{}\ndefault:\n  team: d\n",
+                runbooks
+                    .lines()
+                    .map(|l| format!("      {l}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            )
+        };
+        let unknown = parse_err(&with(
+            "throttle_spike:\n  - steps:\n      - do: check\n        title: Quota\n        command: aws service-quotas get-service-quota --quota-code {quota}",
+        ));
+        assert!(
+            unknown.starts_with(
+                "route `ai`: runbooks.throttle_spike[0].steps[0].command: unknown placeholder `{quota}` in step \"Quota\""
+            ),
+            "{unknown}"
+        );
+        let bad_do = parse_err(&with(
+            "throttle_spike:\n  - steps:\n      - do: execute\n        title: x",
+        ));
+        assert!(
+            bad_do.starts_with(
+                "route `ai`: runbooks.throttle_spike[0].steps[0].do: unknown variant `execute`"
+            ),
+            "{bad_do}"
+        );
+        let empty = parse_err(&with("throttle_spike:\n  - steps: []"));
+        assert_eq!(
+            empty,
+            "route `ai`: runbooks.throttle_spike[0].steps: no steps; a playbook needs at least one"
+        );
+        let kind = parse_err(&with("throttle_spikes: []"));
+        assert!(
+            kind.starts_with(
+                "route `ai`: runbooks.throttle_spikes: unknown kind `throttle_spikes`"
+            ),
+            "{kind}"
+        );
+        // The default destination may carry overrides as well, checked the same way.
+        let default = parse_err(
+            "version: 1\ndefault:\n  team: d\n  runbooks:\n    unknown:\n      - steps:\n          - do: console\n            title: x\n",
+        );
+        assert_eq!(
+            default,
+            "owners file: default.runbooks.unknown[0].steps[0].link: a console step needs a link"
         );
     }
 }

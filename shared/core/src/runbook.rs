@@ -1,10 +1,30 @@
 //! Runbook steps and console links for a finding, with the alert's real values filled in.
 //!
-//! The steps are data: per kind, a list of playbooks, each with a `When` (which situation it
-//! fits: the triggering event, the alarm's namespace or metric) and step templates whose
-//! commands carry `{placeholders}`. The first playbook that fits is used. Values come from the
-//! alert itself (alarm dimensions, allow-listed request parameters, Config identifiers) and
-//! from the top probable cause.
+//! The steps are data, in `runbooks.yaml` beside this file (parsed and validated once, like
+//! `rules.yaml`): per kind, an ordered list of playbooks, each with a `when` (which situation
+//! it fits: `on` alarm / api_call / config / any, and globs over the triggering event's source
+//! and name, the alarm's namespaces and metrics) and `steps`. A step is
+//! `{do: check|console|fix, title, command?, link?, only_if?, unless?}`:
+//!
+//! - `check`: a read-only AWS CLI command (refused at load time if its operation is not a
+//!   `get-`/`list-`/`describe-`/`lookup-`/`simulate-`/... read), optionally with a link;
+//! - `console`: a console deep link (left out when a value in it is not known);
+//! - `fix`: the change a person makes, a command or words; its title must say a person runs
+//!   it. vigil never runs any step.
+//!
+//! Titles, commands and links carry `{placeholders}` from [`PLACEHOLDERS`]; a name not on that
+//! list is a load-time error naming the step, so a typo is caught rather than shown literally.
+//! The first playbook of the kind whose `when` holds gives the steps.
+//!
+//! Where playbooks come from, first match wins: an owners-file route's `runbooks` override
+//! for the kind (the first matched route that has one; see `route.rs`), then a user file
+//! (`vigil replay --runbooks FILE`, [`Runbooks::extended_with`]) whose playbooks for a kind are
+//! tried before the built-in ones, then the built-in ones.
+//!
+//! Values come from the alert itself (alarm dimensions and tags, allow-listed request
+//! parameters, Config identifiers) and from the probable causes: the role and the policy that
+//! changed, the guardrail id and its current and previous versions, the model id, the Service
+//! Quotas code (alarm tag `vigil:quota-code`; otherwise the playbooks look it up).
 //!
 //! Invariant: a value taken from an event reaches a command only shell-quoted and a URL only
 //! percent-encoded, and a value that is not known is rendered as a visible `<placeholder>`,
@@ -13,1048 +33,479 @@
 //! alert's own time).
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::LazyLock;
 
 use chrono::{DateTime, Duration, Utc};
+use serde::de::{self, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::classify::last_segment;
 use crate::enrich::Correlation;
-use crate::model::{Alert, Change, Kind, Link, MetricRef, ProbableCause, RunbookStep};
+use crate::model::{Alert, Change, Kind, Link, MetricRef, ProbableCause, RunbookStep, StepAction};
 
 // ----------------------------------------------------------------------------------- tables
 
+/// The built-in playbooks. Parsed and validated once; a unit test proves they load and that
+/// every kind has a check.
+const BUILTIN_RUNBOOKS: &str = include_str!("runbooks.yaml");
+
+static BUILTIN: LazyLock<Runbooks> = LazyLock::new(|| {
+    // The test `builtin_runbooks_load_and_every_kind_has_a_check` guards this file; an empty
+    // set here would still give the team runbook link rather than take the process down.
+    Runbooks::from_yaml(BUILTIN_RUNBOOKS).unwrap_or_default()
+});
+
 /// Which body a playbook is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum On {
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum On {
+    #[default]
     Any,
     Alarm,
     ApiCall,
     Config,
 }
 
+impl On {
+    fn is_any(&self) -> bool {
+        *self == On::Any
+    }
+}
+
+/// Accepts `field: value` as well as `field: [a, b]`, like the rules file.
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct OneOrMany;
+    impl<'de> Visitor<'de> for OneOrMany {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a glob or a list of globs")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Vec<String>, E> {
+            Ok(vec![v.to_owned()])
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+            let mut out = Vec::new();
+            while let Some(item) = seq.next_element::<String>()? {
+                out.push(item);
+            }
+            Ok(out)
+        }
+    }
+    deserializer.deserialize_any(OneOrMany)
+}
+
 /// Where a playbook applies. Every non-empty list must match (any of its globs); the event is
-/// the alert's API call, or for alarms the top probable cause.
-#[derive(Debug)]
-struct When {
-    on: On,
-    sources: &'static [&'static str],
-    events: &'static [&'static str],
-    namespaces: &'static [&'static str],
-    metrics: &'static [&'static str],
-}
-
-const ANY: When = When {
-    on: On::Any,
-    sources: &[],
-    events: &[],
-    namespaces: &[],
-    metrics: &[],
-};
-
-const fn on(on: On) -> When {
-    When {
-        on,
-        sources: &[],
-        events: &[],
-        namespaces: &[],
-        metrics: &[],
-    }
-}
-
-const fn event(events: &'static [&'static str]) -> When {
-    When {
-        on: On::Any,
-        sources: &[],
-        events,
-        namespaces: &[],
-        metrics: &[],
-    }
-}
-
-const fn alarm_after(events: &'static [&'static str]) -> When {
-    When {
-        on: On::Alarm,
-        sources: &[],
-        events,
-        namespaces: &[],
-        metrics: &[],
-    }
-}
-
-const fn source_event(sources: &'static [&'static str], events: &'static [&'static str]) -> When {
-    When {
-        on: On::ApiCall,
-        sources,
-        events,
-        namespaces: &[],
-        metrics: &[],
-    }
-}
-
-const fn namespace(namespaces: &'static [&'static str]) -> When {
-    When {
-        on: On::Alarm,
-        sources: &[],
-        events: &[],
-        namespaces,
-        metrics: &[],
-    }
-}
-
-const fn metric(metrics: &'static [&'static str]) -> When {
-    When {
-        on: On::Alarm,
-        sources: &[],
-        events: &[],
-        namespaces: &[],
-        metrics,
-    }
+/// the alert's API call, or for alarms the top probable cause. No conditions: everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct When {
+    #[serde(default, skip_serializing_if = "On::is_any")]
+    pub on: On,
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub event_source: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub event_name: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub namespace: Vec<String>,
+    #[serde(
+        default,
+        deserialize_with = "one_or_many",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub metric: Vec<String>,
 }
 
 /// One step template. `only_if` names a value without which the step is left out (a
-/// "see the change" step with no change to see would only be noise).
-#[derive(Debug)]
-struct Step {
-    title: &'static str,
-    command: Option<&'static str>,
-    link: Option<&'static str>,
-    only_if: Option<&'static str>,
+/// "see the change" step with no change to see would only be noise); `unless` one with which
+/// it is left out (a lookup of something already known).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepTemplate {
+    #[serde(rename = "do")]
+    pub action: StepAction,
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_if: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unless: Option<String>,
 }
 
-const fn cmd(title: &'static str, command: &'static str) -> Step {
-    Step {
-        title,
-        command: Some(command),
-        link: None,
-        only_if: None,
+/// Steps for one situation of a kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Playbook {
+    #[serde(default, skip_serializing_if = "When::is_everything")]
+    pub when: When,
+    pub steps: Vec<StepTemplate>,
+}
+
+impl When {
+    fn is_everything(&self) -> bool {
+        *self == When::default()
     }
 }
 
-const fn note(title: &'static str) -> Step {
-    Step {
-        title,
-        command: None,
-        link: None,
-        only_if: None,
+/// Playbooks per kind, each kind's in the order they are tried. Validated on construction
+/// (every way in goes through [`validate`]), so a set that exists only has known placeholders,
+/// known actions and non-empty steps.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    try_from = "BTreeMap<String, Vec<Playbook>>",
+    into = "BTreeMap<Kind, Vec<Playbook>>"
+)]
+pub struct Runbooks {
+    kinds: BTreeMap<Kind, Vec<Playbook>>,
+}
+
+impl TryFrom<BTreeMap<String, Vec<Playbook>>> for Runbooks {
+    type Error = RunbookError;
+    fn try_from(raw: BTreeMap<String, Vec<Playbook>>) -> Result<Self, RunbookError> {
+        let kinds = by_kind(raw, "")?;
+        validate(&kinds, "")?;
+        Ok(Runbooks { kinds })
     }
 }
 
-#[derive(Debug)]
-struct Playbook {
-    when: When,
-    steps: &'static [Step],
-}
-
-const CLOUDTRAIL_EVENT_URL: &str =
-    "https://{region}.console.aws.amazon.com/cloudtrailv2/home?region={region}#/events/{event_id}";
-
-const SEE_CHANGE: Step = Step {
-    title: "See the change in CloudTrail",
-    command: Some(
-        "aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventId,AttributeValue={event_id} --region {region}",
-    ),
-    link: Some(CLOUDTRAIL_EVENT_URL),
-    only_if: Some("event_id"),
-};
-
-const ACTOR_HISTORY: Step = Step {
-    title: "Review what the same principal did around that time",
-    command: Some(
-        "aws cloudtrail lookup-events --lookup-attributes AttributeKey=Username,AttributeValue={username} --start-time {lookback_start} --end-time {end} --region {region}",
-    ),
-    link: None,
-    only_if: Some("username"),
-};
-
-const ALARM_HISTORY: Step = Step {
-    title: "See the alarm's recent state changes",
-    command: Some(
-        "aws cloudwatch describe-alarm-history --alarm-name {alarm} --history-item-type StateUpdate --max-items 10 --region {region}",
-    ),
-    link: None,
-    only_if: Some("alarm"),
-};
-
-const ALARM_METRIC: Step = Step {
-    title: "Chart the alarm's metric around the alarm",
-    command: Some(
-        "aws cloudwatch get-metric-statistics --namespace {namespace} --metric-name {metric} {dimensions_flag} --start-time {start} --end-time {end} --period {period} {statistics_flag} --region {region}",
-    ),
-    link: None,
-    only_if: Some("metric"),
-};
-
-/// For an alarm (say a CloudTrail metric-filter alarm) classified as a change kind but with
-/// no cause found yet: every write in the look-back window.
-const RECENT_WRITES: Step = Step {
-    title: "List the writes in the hour before the alarm",
-    command: Some(
-        "aws cloudtrail lookup-events --lookup-attributes AttributeKey=ReadOnly,AttributeValue=false --start-time {lookback_start} --end-time {end} --max-results 50 --region {region}",
-    ),
-    link: None,
-    only_if: Some("alarm"),
-};
-
-const RESTORE_TRUST: Step = cmd(
-    "Fix (run by a person): restore the intended trust policy from version control",
-    "aws iam update-assume-role-policy --role-name {role} --policy-document file://<trust-policy.json>",
-);
-
-const SEE_TRUST: Step = cmd(
-    "See who can assume the role now",
-    "aws iam get-role --role-name {role} --query Role.AssumeRolePolicyDocument",
-);
-
-const BLOCK_PUBLIC: Step = cmd(
-    "Fix (run by a person): block public access on the bucket",
-    "aws s3api put-public-access-block --bucket {bucket} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true",
-);
-
-const THROTTLE: &[Playbook] = &[
-    // Traffic pinned to provisioned throughput falls back to on-demand quotas when the
-    // throughput is deleted or shrunk: the commonest self-inflicted Bedrock throttle.
-    Playbook {
-        when: When {
-            on: On::Alarm,
-            sources: &[],
-            events: &["*ProvisionedModelThroughput"],
-            namespaces: &["AWS/Bedrock"],
-            metrics: &[],
-        },
-        steps: &[
-            cmd(
-                "See the provisioned throughput that remains",
-                "aws bedrock list-provisioned-model-throughputs --region {region}",
-            ),
-            SEE_CHANGE,
-            cmd(
-                "Chart the throttles for this model",
-                "aws cloudwatch get-metric-statistics --namespace AWS/Bedrock --metric-name InvocationThrottles --dimensions Name=ModelId,Value={model_id} --start-time {start} --end-time {end} --period 300 --statistics Sum --region {region}",
-            ),
-            note(
-                "Fix (run by a person): restore the provisioned throughput (a new commitment term) or move the traffic to on-demand or a cross-Region inference profile",
-            ),
-        ],
-    },
-    Playbook {
-        when: namespace(&["AWS/Bedrock"]),
-        steps: &[
-            cmd(
-                "See the Bedrock quotas that apply (requests and tokens per minute)",
-                "aws service-quotas list-service-quotas --service-code bedrock --query \"Quotas[?contains(QuotaName, 'per minute')].[QuotaName,QuotaCode,Value]\" --output table --region {region}",
-            ),
-            cmd(
-                "Chart the throttles for this model",
-                "aws cloudwatch get-metric-statistics --namespace AWS/Bedrock --metric-name InvocationThrottles --dimensions Name=ModelId,Value={model_id} --start-time {start} --end-time {end} --period 300 --statistics Sum --region {region}",
-            ),
-            cmd(
-                "Compare with the input token volume (token quotas throttle too)",
-                "aws cloudwatch get-metric-statistics --namespace AWS/Bedrock --metric-name InputTokenCount --dimensions Name=ModelId,Value={model_id} --start-time {start} --end-time {end} --period 300 --statistics Sum --region {region}",
-            ),
-            SEE_CHANGE,
-            cmd(
-                "Mitigate (run by a person): back off and retry in the caller, spread load with a cross-Region inference profile, or ask for more quota",
-                "aws service-quotas request-service-quota-increase --service-code bedrock --quota-code <quota-code> --desired-value <new-value> --region {region}",
-            ),
-        ],
-    },
-    Playbook {
-        when: namespace(&["AWS/Lambda"]),
-        steps: &[
-            cmd(
-                "Check the function's reserved concurrency",
-                "aws lambda get-function-concurrency --function-name {function} --region {region}",
-            ),
-            cmd(
-                "Check the account's concurrency limit",
-                "aws lambda get-account-settings --query AccountLimit --region {region}",
-            ),
-            ALARM_METRIC,
-            SEE_CHANGE,
-            cmd(
-                "Fix (run by a person): raise the function's reserved concurrency (or ask for a higher account limit)",
-                "aws lambda put-function-concurrency --function-name {function} --reserved-concurrent-executions <count> --region {region}",
-            ),
-        ],
-    },
-    Playbook {
-        when: namespace(&["AWS/DynamoDB"]),
-        steps: &[
-            cmd(
-                "See the table's capacity mode and provisioned throughput",
-                "aws dynamodb describe-table --table-name {table} --query \"Table.[BillingModeSummary.BillingMode,ProvisionedThroughput]\" --region {region}",
-            ),
-            ALARM_METRIC,
-            SEE_CHANGE,
-            cmd(
-                "Fix (run by a person): switch the table to on-demand or raise its provisioned capacity",
-                "aws dynamodb update-table --table-name {table} --billing-mode PAY_PER_REQUEST --region {region}",
-            ),
-        ],
-    },
-    Playbook {
-        when: on(On::ApiCall),
-        steps: &[
-            SEE_CHANGE,
-            cmd(
-                "See the service's quotas",
-                "aws service-quotas list-service-quotas --service-code {service_code} --region {region}",
-            ),
-            ACTOR_HISTORY,
-        ],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[ALARM_METRIC, ALARM_HISTORY, SEE_CHANGE],
-    },
-];
-
-const INJECTION: &[Playbook] = &[
-    Playbook {
-        when: namespace(&["AWS/Bedrock/Guardrails"]),
-        steps: &[
-            cmd(
-                "Check the guardrail's prompt-attack filter and its strength",
-                "aws bedrock get-guardrail --guardrail-identifier {guardrail_id} --guardrail-version {guardrail_version} --query \"contentPolicy.filters[?type=='PROMPT_ATTACK']\" --region {region}",
-            ),
-            ALARM_METRIC,
-            cmd(
-                "Find where invocation logs go, to see which callers sent the blocked prompts",
-                "aws bedrock get-model-invocation-logging-configuration --region {region}",
-            ),
-            SEE_CHANGE,
-            cmd(
-                "Contain (run by a person): rate-limit or block a caller that dominates; if the prompt-attack filter is below HIGH, raise it and publish a version",
-                "aws bedrock create-guardrail-version --guardrail-identifier {guardrail_id} --description <why> --region {region}",
-            ),
-        ],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[
-            ALARM_METRIC,
-            cmd(
-                "Find where invocation logs go, to see which callers sent the blocked prompts",
-                "aws bedrock get-model-invocation-logging-configuration --region {region}",
-            ),
-            note(
-                "Contain (run by a person): rate-limit or block the caller or tenant behind the surge; check that a guardrail with a prompt-attack filter is applied to this application",
-            ),
-        ],
-    },
-];
-
-const ACCESS_DENIED: &[Playbook] = &[
-    Playbook {
-        when: alarm_after(&["Detach*Policy"]),
-        steps: &[
-            cmd(
-                "Check what the role can do now",
-                "aws iam list-attached-role-policies --role-name {role}",
-            ),
-            SEE_CHANGE,
-            cmd(
-                "Fix (run by a person): re-attach the policy if its removal was not intended",
-                "aws iam attach-role-policy --role-name {role} --policy-arn {policy_arn}",
-            ),
-        ],
-    },
-    Playbook {
-        when: alarm_after(&["Delete*Policy"]),
-        steps: &[
-            cmd(
-                "List the role's remaining inline policies",
-                "aws iam list-role-policies --role-name {role}",
-            ),
-            SEE_CHANGE,
-            cmd(
-                "Fix (run by a person): restore the inline policy from version control",
-                "aws iam put-role-policy --role-name {role} --policy-name {policy_name} --policy-document file://<policy.json>",
-            ),
-        ],
-    },
-    Playbook {
-        when: alarm_after(&["UpdateAssumeRolePolicy"]),
-        steps: &[SEE_TRUST, SEE_CHANGE, RESTORE_TRUST],
-    },
-    Playbook {
-        when: on(On::ApiCall),
-        steps: &[
-            SEE_CHANGE,
-            cmd(
-                "Check whether the caller's policies allow the call",
-                "aws iam simulate-principal-policy --policy-source-arn {actor_arn} --action-names {action}",
-            ),
-            ACTOR_HISTORY,
-            note(
-                "Decide (a person): if the caller should not make this call, treat its credentials as suspect; if it should, grant it the action through its role or policies",
-            ),
-        ],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[
-            cmd(
-                "List the policies attached to the resource's role",
-                "aws iam list-attached-role-policies --role-name {role}",
-            ),
-            cmd(
-                "Check whether the role may make the denied call",
-                "aws iam simulate-principal-policy --policy-source-arn {role_arn} --action-names {action}",
-            ),
-            SEE_CHANGE,
-            ALARM_HISTORY,
-        ],
-    },
-];
-
-const ERROR_SPIKE: &[Playbook] = &[
-    Playbook {
-        when: namespace(&["AWS/Lambda"]),
-        steps: &[
-            cmd(
-                "Read the function's recent errors",
-                "aws logs tail /aws/lambda/{function} --since 1h --filter-pattern ERROR --region {region}",
-            ),
-            cmd(
-                "Check the function's role, version and last change",
-                "aws lambda get-function-configuration --function-name {function} --query \"[Role,Version,LastModified,LastUpdateStatus]\" --region {region}",
-            ),
-            SEE_CHANGE,
-            ALARM_METRIC,
-        ],
-    },
-    Playbook {
-        when: namespace(&["AWS/Bedrock"]),
-        steps: &[
-            cmd(
-                "Check the model's lifecycle status",
-                "aws bedrock get-foundation-model --model-identifier {model_id} --query modelDetails.modelLifecycle --region {region}",
-            ),
-            cmd(
-                "Check AWS Health for open Bedrock issues",
-                "aws health describe-events --filter services=BEDROCK,eventStatusCodes=open --region us-east-1",
-            ),
-            ALARM_METRIC,
-            SEE_CHANGE,
-        ],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[ALARM_METRIC, ALARM_HISTORY, SEE_CHANGE],
-    },
-];
-
-const LATENCY: &[Playbook] = &[
-    Playbook {
-        when: namespace(&["AWS/Bedrock"]),
-        steps: &[
-            cmd(
-                "Chart p99 latency for this model",
-                "aws cloudwatch get-metric-statistics --namespace AWS/Bedrock --metric-name InvocationLatency --dimensions Name=ModelId,Value={model_id} --start-time {start} --end-time {end} --period 300 --extended-statistics p99 --region {region}",
-            ),
-            cmd(
-                "Check whether completions got longer (more output tokens take longer)",
-                "aws cloudwatch get-metric-statistics --namespace AWS/Bedrock --metric-name OutputTokenCount --dimensions Name=ModelId,Value={model_id} --start-time {start} --end-time {end} --period 300 --statistics Sum Average --region {region}",
-            ),
-            SEE_CHANGE,
-            note(
-                "Mitigate (run by a person): cap max tokens, stream responses, or move to a cross-Region inference profile",
-            ),
-        ],
-    },
-    Playbook {
-        when: namespace(&["AWS/Lambda"]),
-        steps: &[
-            cmd(
-                "Chart p99 duration",
-                "aws cloudwatch get-metric-statistics --namespace AWS/Lambda --metric-name Duration --dimensions Name=FunctionName,Value={function} --start-time {start} --end-time {end} --period 300 --extended-statistics p99 --region {region}",
-            ),
-            cmd(
-                "Check memory, timeout and the last change",
-                "aws lambda get-function-configuration --function-name {function} --query \"[MemorySize,Timeout,LastModified]\" --region {region}",
-            ),
-            cmd(
-                "Read recent invocation reports (duration, memory used, init time)",
-                "aws logs tail /aws/lambda/{function} --since 1h --filter-pattern REPORT --region {region}",
-            ),
-            SEE_CHANGE,
-        ],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[ALARM_METRIC, ALARM_HISTORY, SEE_CHANGE],
-    },
-];
-
-const LOGGING_CONFIG: Step = cmd(
-    "See where Bedrock invocation logs are sent",
-    "aws bedrock get-model-invocation-logging-configuration --region {region}",
-);
-
-const LOGGING_FAILURE: &[Playbook] = &[
-    Playbook {
-        when: metric(&["*S3DeliveryFailure"]),
-        steps: &[
-            LOGGING_CONFIG,
-            cmd(
-                "Check that the log bucket's policy still lets Bedrock write (bucket from the step above)",
-                "aws s3api get-bucket-policy --bucket <log-bucket> --query Policy --output text",
-            ),
-            ALARM_METRIC,
-            SEE_CHANGE,
-        ],
-    },
-    Playbook {
-        when: metric(&["*CloudWatchDeliveryFailure"]),
-        steps: &[
-            LOGGING_CONFIG,
-            cmd(
-                "Check that the log group still exists (name from the step above)",
-                "aws logs describe-log-groups --log-group-name-prefix <log-group> --region {region}",
-            ),
-            cmd(
-                "Check that Bedrock can still assume the logging role",
-                "aws iam get-role --role-name <logging-role> --query Role.AssumeRolePolicyDocument",
-            ),
-            ALARM_METRIC,
-            SEE_CHANGE,
-        ],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[LOGGING_CONFIG, ALARM_METRIC, SEE_CHANGE],
-    },
-];
-
-const AUDIT_TAMPERING: &[Playbook] = &[
-    Playbook {
-        when: event(&["StopLogging"]),
-        steps: &[
-            cmd(
-                "Check whether the trail is logging",
-                "aws cloudtrail get-trail-status --name {trail} --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): restart logging",
-                "aws cloudtrail start-logging --name {trail} --region {region}",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["DeleteTrail"]),
-        steps: &[
-            cmd(
-                "List the trails that remain",
-                "aws cloudtrail describe-trails --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            note(
-                "Fix (run by a person): recreate the trail from infrastructure code, then start logging on it",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["UpdateTrail"]),
-        steps: &[
-            cmd(
-                "See the trail's settings now",
-                "aws cloudtrail get-trail --name {trail} --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            note(
-                "Fix (run by a person): if the destination or scope changed unexpectedly, re-apply the trail from infrastructure code",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["PutEventSelectors"]),
-        steps: &[
-            cmd(
-                "See the trail's event selectors",
-                "aws cloudtrail get-event-selectors --trail-name {trail} --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): record management events again (this replaces all selectors: merge the data-event selectors from the step above first)",
-                "aws cloudtrail put-event-selectors --trail-name {trail} --event-selectors '[{\"ReadWriteType\":\"All\",\"IncludeManagementEvents\":true}]' --region {region}",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["DeleteEventDataStore", "StopEventDataStoreIngestion"]),
-        steps: &[
-            cmd(
-                "See the event data stores and their status",
-                "aws cloudtrail list-event-data-stores --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            note(
-                "Fix (run by a person): restart ingestion (start-event-data-store-ingestion), or restore a deleted store within its waiting period (restore-event-data-store)",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["DeleteModelInvocationLoggingConfiguration"]),
-        steps: &[
-            cmd(
-                "Confirm whether Bedrock invocation logging is off",
-                "aws bedrock get-model-invocation-logging-configuration --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): turn invocation logging back on with the saved configuration",
-                "aws bedrock put-model-invocation-logging-configuration --logging-config file://<logging-config.json> --region {region}",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["StopConfigurationRecorder"]),
-        steps: &[
-            cmd(
-                "Check the Config recorder's status",
-                "aws configservice describe-configuration-recorder-status --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): restart recording",
-                "aws configservice start-configuration-recorder --configuration-recorder-name {recorder} --region {region}",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["DeleteConfigurationRecorder", "DeleteDeliveryChannel"]),
-        steps: &[
-            cmd(
-                "See which Config recorders remain",
-                "aws configservice describe-configuration-recorders --region {region}",
-            ),
-            cmd(
-                "See which delivery channels remain",
-                "aws configservice describe-delivery-channels --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            note(
-                "Fix (run by a person): recreate the recorder and delivery channel from infrastructure code, then start recording",
-            ),
-        ],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[SEE_CHANGE, ACTOR_HISTORY, ALARM_HISTORY, RECENT_WRITES],
-    },
-];
-
-const GUARDRAIL_CHANGE: &[Playbook] = &[
-    Playbook {
-        when: event(&["DeleteGuardrail"]),
-        steps: &[
-            cmd(
-                "Confirm which guardrails remain",
-                "aws bedrock list-guardrails --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            note(
-                "Fix (run by a person): recreate the guardrail from infrastructure code and point callers at the new id and version; until then calls naming the old id fail",
-            ),
-        ],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[
-            cmd(
-                "See the guardrail's working draft now",
-                "aws bedrock get-guardrail --guardrail-identifier {guardrail_id} --region {region}",
-            ),
-            cmd(
-                "List its published versions",
-                "aws bedrock list-guardrails --guardrail-identifier {guardrail_id} --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            note(
-                "Fix (run by a person): if a filter was weakened, restore it from infrastructure code and publish a version",
-            ),
-        ],
-    },
-];
-
-const PERMISSION_CHANGE: &[Playbook] = &[
-    Playbook {
-        when: event(&["AttachRolePolicy"]),
-        steps: &[
-            cmd(
-                "See the role's attached policies",
-                "aws iam list-attached-role-policies --role-name {role}",
-            ),
-            cmd(
-                "See the policy that was attached",
-                "aws iam get-policy --policy-arn {policy_arn}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): detach the policy if the grant was not intended",
-                "aws iam detach-role-policy --role-name {role} --policy-arn {policy_arn}",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["DetachRolePolicy"]),
-        steps: &[
-            cmd(
-                "See the role's attached policies",
-                "aws iam list-attached-role-policies --role-name {role}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): re-attach the policy if its removal was not intended",
-                "aws iam attach-role-policy --role-name {role} --policy-arn {policy_arn}",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["PutRolePolicy"]),
-        steps: &[
-            cmd(
-                "Read the inline policy",
-                "aws iam get-role-policy --role-name {role} --policy-name {policy_name}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): delete the inline policy if it was not intended",
-                "aws iam delete-role-policy --role-name {role} --policy-name {policy_name}",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["DeleteRolePolicy"]),
-        steps: &[
-            cmd(
-                "List the role's remaining inline policies",
-                "aws iam list-role-policies --role-name {role}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): restore the inline policy from version control",
-                "aws iam put-role-policy --role-name {role} --policy-name {policy_name} --policy-document file://<policy.json>",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&[
-            "AttachUserPolicy",
-            "DetachUserPolicy",
-            "PutUserPolicy",
-            "DeleteUserPolicy",
-        ]),
-        steps: &[
-            cmd(
-                "See the user's attached policies",
-                "aws iam list-attached-user-policies --user-name {user}",
-            ),
-            cmd(
-                "See the user's inline policies",
-                "aws iam list-user-policies --user-name {user}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            note(
-                "Fix (run by a person): revert the change from infrastructure code if it was not intended",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&[
-            "AttachGroupPolicy",
-            "DetachGroupPolicy",
-            "PutGroupPolicy",
-            "DeleteGroupPolicy",
-        ]),
-        steps: &[
-            cmd(
-                "See the group's attached policies",
-                "aws iam list-attached-group-policies --group-name {group}",
-            ),
-            cmd(
-                "See who is in the group",
-                "aws iam get-group --group-name {group} --query Users[].UserName",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            note(
-                "Fix (run by a person): revert the change from infrastructure code if it was not intended",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["AddUserToGroup"]),
-        steps: &[
-            cmd(
-                "See the user's groups",
-                "aws iam list-groups-for-user --user-name {user}",
-            ),
-            cmd(
-                "See what the group grants",
-                "aws iam list-attached-group-policies --group-name {group}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): remove the user from the group if it was not intended",
-                "aws iam remove-user-from-group --user-name {user} --group-name {group}",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["UpdateAssumeRolePolicy"]),
-        steps: &[SEE_TRUST, SEE_CHANGE, ACTOR_HISTORY, RESTORE_TRUST],
-    },
-    Playbook {
-        when: event(&["CreatePolicyVersion", "SetDefaultPolicyVersion"]),
-        steps: &[
-            cmd(
-                "List the policy's versions and which is the default",
-                "aws iam list-policy-versions --policy-arn {policy_arn}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): make the previous version the default again",
-                "aws iam set-default-policy-version --policy-arn {policy_arn} --version-id <previous-version-id>",
-            ),
-        ],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[SEE_CHANGE, ACTOR_HISTORY, ALARM_HISTORY, RECENT_WRITES],
-    },
-];
-
-const MODEL_ACCESS_CHANGE: &[Playbook] = &[Playbook {
-    when: source_event(&["bedrock.amazonaws.com"], &[]),
-    steps: &[
-        Step {
-            title: "Check the model's access status",
-            command: Some(
-                "aws bedrock get-foundation-model-availability --model-id {model_id} --region {region}",
-            ),
-            link: Some(
-                "https://{region}.console.aws.amazon.com/bedrock/home?region={region}#/modelaccess",
-            ),
-            only_if: None,
-        },
-        SEE_CHANGE,
-        ACTOR_HISTORY,
-        note(
-            "Fix (run by a person): if the access was not approved, remove it on the model access page and restrict bedrock:* model-access actions with an SCP",
-        ),
-    ],
-}];
-
-const PUBLIC_EXPOSURE: &[Playbook] = &[
-    Playbook {
-        when: event(&["PutBucketPolicy", "DeleteBucketPublicAccessBlock"]),
-        steps: &[
-            cmd(
-                "Check whether the bucket is public now",
-                "aws s3api get-bucket-policy-status --bucket {bucket}",
-            ),
-            cmd(
-                "Read the bucket policy",
-                "aws s3api get-bucket-policy --bucket {bucket} --query Policy --output text",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            BLOCK_PUBLIC,
-        ],
-    },
-    Playbook {
-        when: event(&["PutBucketAcl"]),
-        steps: &[
-            cmd(
-                "Read the bucket ACL",
-                "aws s3api get-bucket-acl --bucket {bucket}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): make the ACL private",
-                "aws s3api put-bucket-acl --bucket {bucket} --acl private",
-            ),
-            BLOCK_PUBLIC,
-        ],
-    },
-    Playbook {
-        when: event(&["DeletePublicAccessBlock"]),
-        steps: &[
-            cmd(
-                "Check the account's public access block",
-                "aws s3control get-public-access-block --account-id {account}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): block public access for the account",
-                "aws s3control put-public-access-block --account-id {account} --public-access-block-configuration BlockPublicAcls=true,IgnorePublicAcls=true,BlockPublicPolicy=true,RestrictPublicBuckets=true",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["DeleteBucketEncryption"]),
-        steps: &[
-            cmd(
-                "See the bucket's default encryption now",
-                "aws s3api get-bucket-encryption --bucket {bucket}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): restore default encryption (SSE-KMS shown; use the key from infrastructure code)",
-                "aws s3api put-bucket-encryption --bucket {bucket} --server-side-encryption-configuration '{\"Rules\":[{\"ApplyServerSideEncryptionByDefault\":{\"SSEAlgorithm\":\"aws:kms\"}}]}'",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["AddPermission*"]),
-        steps: &[
-            cmd(
-                "Read the function's resource policy",
-                "aws lambda get-policy --function-name {function} --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): remove the public statement",
-                "aws lambda remove-permission --function-name {function} --statement-id {statement_id} --region {region}",
-            ),
-        ],
-    },
-    Playbook {
-        when: event(&["UpdateAssumeRolePolicy", "CreateRole"]),
-        steps: &[SEE_TRUST, SEE_CHANGE, ACTOR_HISTORY, RESTORE_TRUST],
-    },
-    Playbook {
-        when: source_event(&["glue.amazonaws.com"], &["PutResourcePolicy"]),
-        steps: &[
-            cmd(
-                "Read the Data Catalog resource policy",
-                "aws glue get-resource-policy --region {region}",
-            ),
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            cmd(
-                "Fix (run by a person): put back the policy without the public principal",
-                "aws glue put-resource-policy --policy-in-json file://<policy.json> --region {region}",
-            ),
-        ],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[
-            SEE_CHANGE,
-            ACTOR_HISTORY,
-            ALARM_HISTORY,
-            RECENT_WRITES,
-            note("Fix (run by a person): remove the public principal from the resource policy"),
-        ],
-    },
-];
-
-const CONFIG_DRIFT: &[Playbook] = &[
-    Playbook {
-        when: on(On::Config),
-        steps: &[
-            Step {
-                title: "See which resources the rule finds non-compliant",
-                command: Some(
-                    "aws configservice get-compliance-details-by-config-rule --config-rule-name {config_rule} --compliance-types NON_COMPLIANT --region {region}",
+/// Kind names checked here rather than by serde, so the error names the kind as written.
+fn by_kind(
+    raw: BTreeMap<String, Vec<Playbook>>,
+    prefix: &str,
+) -> Result<BTreeMap<Kind, Vec<Playbook>>, RunbookError> {
+    let mut kinds = BTreeMap::new();
+    for (name, playbooks) in raw {
+        let Some(kind) = Kind::ALL.into_iter().find(|k| k.as_str() == name) else {
+            return Err(RunbookError::at(
+                if prefix.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{prefix}.{name}")
+                },
+                format!(
+                    "unknown kind `{name}`; expected one of {}",
+                    Kind::ALL.map(Kind::as_str).join(", ")
                 ),
-                link: None,
-                only_if: Some("non_compliant"),
-            },
-            cmd(
-                "See the resource's recent configuration history",
-                "aws configservice get-resource-config-history --resource-type {resource_type} --resource-id {resource_id} --limit 5 --region {region}",
-            ),
-            SEE_CHANGE,
-            Step {
-                title: "Fix (run by a person): run the rule's remediation, if one is configured",
-                command: Some(
-                    "aws configservice start-remediation-execution --config-rule-name {config_rule} --resource-keys resourceType={resource_type},resourceId={resource_id} --region {region}",
-                ),
-                link: None,
-                only_if: Some("non_compliant"),
-            },
-        ],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[SEE_CHANGE, ACTOR_HISTORY, ALARM_HISTORY, RECENT_WRITES],
-    },
-];
+            ));
+        };
+        kinds.insert(kind, playbooks);
+    }
+    Ok(kinds)
+}
 
-const RESOLVED: &[Playbook] = &[Playbook {
-    when: ANY,
-    steps: &[
-        Step {
-            title: "Confirm it stays OK",
-            ..ALARM_HISTORY
-        },
-        note("Note what fixed it in the thread, so the next responder finds it"),
-    ],
-}];
-
-const UNKNOWN: &[Playbook] = &[
-    Playbook {
-        when: on(On::ApiCall),
-        steps: &[SEE_CHANGE, ACTOR_HISTORY],
-    },
-    Playbook {
-        when: on(On::Config),
-        steps: &[cmd(
-            "See the resource's recent configuration history",
-            "aws configservice get-resource-config-history --resource-type {resource_type} --resource-id {resource_id} --limit 5 --region {region}",
-        )],
-    },
-    Playbook {
-        when: ANY,
-        steps: &[ALARM_HISTORY, ALARM_METRIC, SEE_CHANGE],
-    },
-];
-
-/// The playbook tables tried for a kind, in order. Model access granted through IAM is an IAM
-/// change, so it falls back to the permission playbooks.
-fn tables(kind: Kind) -> &'static [&'static [Playbook]] {
-    match kind {
-        Kind::ThrottleSpike => &[THROTTLE],
-        Kind::InjectionSurge => &[INJECTION],
-        Kind::AccessDenied => &[ACCESS_DENIED],
-        Kind::ErrorSpike => &[ERROR_SPIKE],
-        Kind::LatencyRegression => &[LATENCY],
-        Kind::LoggingFailure => &[LOGGING_FAILURE],
-        Kind::AuditTampering => &[AUDIT_TAMPERING],
-        Kind::GuardrailChange => &[GUARDRAIL_CHANGE],
-        Kind::PermissionChange => &[PERMISSION_CHANGE],
-        Kind::ModelAccessChange => &[MODEL_ACCESS_CHANGE, PERMISSION_CHANGE],
-        Kind::PublicExposure => &[PUBLIC_EXPOSURE],
-        Kind::ConfigDrift => &[CONFIG_DRIFT],
-        Kind::Resolved => &[RESOLVED],
-        Kind::Unknown => &[UNKNOWN],
+impl From<Runbooks> for BTreeMap<Kind, Vec<Playbook>> {
+    fn from(r: Runbooks) -> Self {
+        r.kinds
     }
 }
+
+/// Top level of a runbooks file. `common` holds anchored snippets and is otherwise ignored.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunbooksFile {
+    #[serde(default)]
+    #[allow(dead_code)]
+    common: serde_yaml_ng::Value,
+    #[serde(default)]
+    runbooks: BTreeMap<String, Vec<Playbook>>,
+}
+
+/// Why a runbooks file (or an owners-file `runbooks` block) was refused. A mistake in
+/// configuration: retrying cannot fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RunbookError {
+    /// Not YAML at all.
+    #[error("runbooks file is not valid YAML: {0}")]
+    Syntax(String),
+    /// A field that does not fit the schema, or a step that fails validation.
+    #[error("{path}: {message}")]
+    At {
+        /// Where, e.g. `runbooks.access_denied[0].steps[2].command`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl RunbookError {
+    fn at(path: impl Into<String>, message: impl Into<String>) -> RunbookError {
+        RunbookError::At {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// Where the problem is (empty for a syntax error or at the top level).
+    pub fn path(&self) -> &str {
+        match self {
+            RunbookError::Syntax(_) => "",
+            RunbookError::At { path, .. } => path,
+        }
+    }
+
+    /// What is wrong, without the path.
+    pub fn message(&self) -> String {
+        match self {
+            RunbookError::Syntax(m) => m.clone(),
+            RunbookError::At { message, .. } => message.clone(),
+        }
+    }
+
+    /// Always `false`: a bad runbooks file stays bad until a person fixes it.
+    pub fn is_retryable(&self) -> bool {
+        false
+    }
+}
+
+fn from_path_error(e: serde_path_to_error::Error<serde_yaml_ng::Error>) -> RunbookError {
+    let path = e.path().to_string();
+    let path = if path == "." { String::new() } else { path };
+    RunbookError::at(path, e.into_inner().to_string())
+}
+
+impl Runbooks {
+    /// The built-in playbooks (`runbooks.yaml`).
+    pub fn builtin() -> Runbooks {
+        BUILTIN.clone()
+    }
+
+    /// Parses and validates a runbooks file: `runbooks:` mapping kinds to playbooks (see the
+    /// module docs). An empty document is an empty set. Anchors, aliases and `<<:` merge keys
+    /// work; `common:` is a place for anchored snippets.
+    pub fn from_yaml(text: &str) -> Result<Runbooks, RunbookError> {
+        let mut doc: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(text).map_err(|e| RunbookError::Syntax(e.to_string()))?;
+        if doc.is_null() {
+            return Ok(Runbooks::default());
+        }
+        doc.apply_merge()
+            .map_err(|e| RunbookError::Syntax(e.to_string()))?;
+        let file: RunbooksFile = serde_path_to_error::deserialize(doc).map_err(from_path_error)?;
+        let kinds = by_kind(file.runbooks, "runbooks")?;
+        validate(&kinds, "runbooks")?;
+        Ok(Runbooks { kinds })
+    }
+
+    /// Parses and validates a kind -> playbooks mapping already read as YAML (the `runbooks`
+    /// field of an owners-file destination, merge keys applied). Error paths start at the kind.
+    pub fn from_value(value: serde_yaml_ng::Value) -> Result<Runbooks, RunbookError> {
+        let raw: BTreeMap<String, Vec<Playbook>> =
+            serde_path_to_error::deserialize(value).map_err(from_path_error)?;
+        let kinds = by_kind(raw, "")?;
+        validate(&kinds, "")?;
+        Ok(Runbooks { kinds })
+    }
+
+    /// This set with `user` playbooks tried first, kind by kind.
+    pub fn extended_with(mut self, user: Runbooks) -> Runbooks {
+        for (kind, mut playbooks) in user.kinds {
+            if let Some(existing) = self.kinds.remove(&kind) {
+                playbooks.extend(existing);
+            }
+            self.kinds.insert(kind, playbooks);
+        }
+        self
+    }
+
+    /// The playbooks for `kind`, in the order they are tried.
+    pub fn playbooks(&self, kind: Kind) -> &[Playbook] {
+        self.kinds.get(&kind).map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Whether any playbook is given for `kind`.
+    pub fn has(&self, kind: Kind) -> bool {
+        !self.playbooks(kind).is_empty()
+    }
+
+    /// Whether the set has no playbooks at all.
+    pub fn is_empty(&self) -> bool {
+        self.kinds.values().all(Vec::is_empty)
+    }
+}
+
+/// AWS CLI operations that only read. A `check` must be one of these.
+fn is_read_only_command(command: &str) -> bool {
+    let mut words = command.split_whitespace();
+    let (Some("aws"), Some(_service), Some(op)) = (words.next(), words.next(), words.next()) else {
+        return false;
+    };
+    [
+        "get-",
+        "list-",
+        "describe-",
+        "lookup-",
+        "simulate-",
+        "search-",
+        "filter-",
+        "batch-get-",
+        "head-",
+    ]
+    .iter()
+    .any(|p| op.starts_with(p))
+        || op == "tail"
+}
+
+/// Names a template uses, `{name}` by `{name}`.
+fn placeholder_names(template: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let _ = expand(template, |name| {
+        names.push(name.to_owned());
+        Some(String::new())
+    });
+    names
+}
+
+fn is_placeholder(name: &str) -> bool {
+    PLACEHOLDERS.iter().any(|(n, _)| *n == name)
+}
+
+/// Names `only_if` / `unless` may use: every placeholder, and the gates that are not.
+fn is_gate(name: &str) -> bool {
+    is_placeholder(name) || GATES.contains(&name)
+}
+
+fn validate(kinds: &BTreeMap<Kind, Vec<Playbook>>, prefix: &str) -> Result<(), RunbookError> {
+    let join = |rest: String| {
+        if prefix.is_empty() {
+            rest
+        } else {
+            format!("{prefix}.{rest}")
+        }
+    };
+    for (kind, playbooks) in kinds {
+        if playbooks.is_empty() {
+            return Err(RunbookError::at(
+                join(kind.as_str().to_owned()),
+                "no playbooks; give at least one or drop the kind",
+            ));
+        }
+        for (p, playbook) in playbooks.iter().enumerate() {
+            let here = join(format!("{}[{p}]", kind.as_str()));
+            if playbook.steps.is_empty() {
+                return Err(RunbookError::at(
+                    format!("{here}.steps"),
+                    "no steps; a playbook needs at least one",
+                ));
+            }
+            for (s, step) in playbook.steps.iter().enumerate() {
+                validate_step(step, &format!("{here}.steps[{s}]"))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn validate_step(step: &StepTemplate, at: &str) -> Result<(), RunbookError> {
+    let field = |f: &str| format!("{at}.{f}");
+    if step.title.trim().is_empty() {
+        return Err(RunbookError::at(field("title"), "must not be empty"));
+    }
+    for (name, text) in [
+        ("title", Some(step.title.as_str())),
+        ("command", step.command.as_deref()),
+        ("link", step.link.as_deref()),
+    ] {
+        let Some(text) = text else { continue };
+        if let Some(unknown) = placeholder_names(text)
+            .into_iter()
+            .find(|n| !is_placeholder(n))
+        {
+            return Err(RunbookError::at(
+                field(name),
+                format!(
+                    "unknown placeholder `{{{unknown}}}` in step \"{}\"; known: {}",
+                    step.title,
+                    PLACEHOLDERS
+                        .iter()
+                        .map(|(n, _)| *n)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    }
+    for (name, gate) in [("only_if", &step.only_if), ("unless", &step.unless)] {
+        if let Some(gate) = gate
+            && !is_gate(gate)
+        {
+            return Err(RunbookError::at(
+                field(name),
+                format!("unknown value `{gate}`; use a placeholder name or one of {GATES:?}"),
+            ));
+        }
+    }
+    if let Some(command) = step.command.as_deref()
+        && command.trim().is_empty()
+    {
+        return Err(RunbookError::at(
+            field("command"),
+            "must not be empty (omit it)",
+        ));
+    }
+    if let Some(link) = step.link.as_deref()
+        && !link.starts_with("https://")
+    {
+        return Err(RunbookError::at(field("link"), "must be an https:// URL"));
+    }
+    match step.action {
+        StepAction::Check => match step.command.as_deref() {
+            None => Err(RunbookError::at(
+                field("command"),
+                "a check needs a read-only AWS CLI command",
+            )),
+            Some(c) if !is_read_only_command(c) => Err(RunbookError::at(
+                field("command"),
+                format!(
+                    "a check must be a read-only AWS CLI command (aws SERVICE get-/list-/describe-/lookup-/simulate-... or logs tail); a change goes under `do: fix`: {c}"
+                ),
+            )),
+            Some(_) => Ok(()),
+        },
+        StepAction::Console => {
+            if step.link.is_none() {
+                Err(RunbookError::at(
+                    field("link"),
+                    "a console step needs a link",
+                ))
+            } else if step.command.is_some() {
+                Err(RunbookError::at(
+                    field("command"),
+                    "a console step is a link only; put the command in a check or a fix",
+                ))
+            } else {
+                Ok(())
+            }
+        }
+        StepAction::Fix => {
+            if step.title.to_ascii_lowercase().contains("a person") {
+                Ok(())
+            } else {
+                Err(RunbookError::at(
+                    field("title"),
+                    "a fix step's title must say a person runs it, e.g. \"Fix (run by a person): ...\"; vigil never runs it",
+                ))
+            }
+        }
+    }
+}
+
+/// Step gates that are not placeholders.
+const GATES: &[&str] = &["non_compliant"];
 
 /// Every placeholder a template may use, with what is shown when its value is unknown.
 const PLACEHOLDERS: &[(&str, &str)] = &[
@@ -1073,11 +524,14 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
     ("user", "<user-name>"),
     ("group", "<group-name>"),
     ("model_id", "<model-id>"),
+    ("quota_code", "<quota-code>"),
     ("guardrail_id", "<guardrail-id>"),
     ("guardrail_version", "<guardrail-version>"),
+    ("guardrail_previous_version", "<previous-guardrail-version>"),
     ("trail", "<trail-name>"),
     ("recorder", "<recorder-name>"),
     ("function", "<function-name>"),
+    ("function_name", "<function-name>"),
     ("table", "<table-name>"),
     ("bucket", "<bucket-name>"),
     ("statement_id", "<statement-id>"),
@@ -1335,6 +789,23 @@ fn resolve_role(alert: &Alert, corr: &Correlation) -> Option<String> {
         })
 }
 
+/// The alarm tag that names the Service Quotas code a throttle alarm is about.
+const QUOTA_CODE_TAG: &str = "vigil:quota-code";
+
+/// The guardrail version before the one the alarm watches, when a probable cause published a
+/// version of the same guardrail (`CreateGuardrailVersion`): versions are numbered 1, 2, 3 ...
+/// so the version it published is the alarm's and the one before is one less. Unknown
+/// otherwise (the working draft, a non-numeric version, no such change).
+fn previous_guardrail_version(v: &Values, corr: &Correlation) -> Option<String> {
+    let id = v.plain("guardrail_id")?;
+    let current: u64 = v.plain("guardrail_version")?.parse().ok()?;
+    let published = corr.causes.iter().any(|c| {
+        c.event_name == "CreateGuardrailVersion"
+            && c.resources.iter().any(|r| guardrail_id(r) == id)
+    });
+    (published && current > 1).then(|| (current - 1).to_string())
+}
+
 fn collect_values(alert: &Alert, corr: &Correlation) -> Values {
     let mut v = Values::default();
     let change = alert.api_call();
@@ -1463,6 +934,7 @@ fn collect_values(alert: &Alert, corr: &Correlation) -> Values {
 
     if let Some(a) = alarm {
         v.set("alarm", Some(&a.name));
+        v.set("quota_code", a.tags.get(QUOTA_CODE_TAG).map(String::as_str));
         v.set("model_id", dimension(alert, "ModelId"));
         v.set(
             "guardrail_id",
@@ -1508,6 +980,12 @@ fn collect_values(alert: &Alert, corr: &Correlation) -> Values {
             _ => {}
         }
     }
+
+    if let Some(f) = v.plain("function").map(|f| function_name(f).to_owned()) {
+        v.set("function_name", Some(&f));
+    }
+    let previous = previous_guardrail_version(&v, corr);
+    v.set("guardrail_previous_version", previous.as_deref());
 
     v.set("start", Some(&format_time(shifted(alert.time, -180))));
     v.set("end", Some(&format_time(shifted(alert.time, 60))));
@@ -1609,7 +1087,7 @@ fn render_link(template: &str, values: &Values) -> Option<String> {
     expand(template, |name| values.plain(name).map(url_encode))
 }
 
-fn glob_any(globs: &[&str], value: &str) -> bool {
+fn glob_any(globs: &[String], value: &str) -> bool {
     globs
         .iter()
         .any(|g| wildmatch::WildMatch::new(g).matches(value))
@@ -1635,14 +1113,14 @@ fn fits(when: &When, alert: &Alert, corr: &Correlation) -> bool {
         .map(|a| a.metrics.as_slice())
         .unwrap_or_default();
     on_ok
-        && (when.sources.is_empty() || source.is_some_and(|s| glob_any(when.sources, s)))
-        && (when.events.is_empty() || event_name.is_some_and(|e| glob_any(when.events, e)))
-        && (when.namespaces.is_empty()
+        && (when.event_source.is_empty() || source.is_some_and(|s| glob_any(&when.event_source, s)))
+        && (when.event_name.is_empty() || event_name.is_some_and(|e| glob_any(&when.event_name, e)))
+        && (when.namespace.is_empty()
             || metrics
                 .iter()
                 .filter_map(|m| m.namespace.as_deref())
-                .any(|ns| glob_any(when.namespaces, ns)))
-        && (when.metrics.is_empty() || metrics.iter().any(|m| glob_any(when.metrics, &m.name)))
+                .any(|ns| glob_any(&when.namespace, ns)))
+        && (when.metric.is_empty() || metrics.iter().any(|m| glob_any(&when.metric, &m.name)))
 }
 
 /// The team's own runbook page for this kind: `{kind}` in the base URL is replaced, otherwise
@@ -1655,43 +1133,95 @@ fn team_runbook_url(base: &str, kind: Kind) -> String {
     }
 }
 
-/// Runbook steps for `kind`, filled with values from the alert and its top probable cause.
-///
-/// The team's runbook page (from the route's `runbook_base_url`) comes first when there is
-/// one: it is the procedure the owners chose. Commands are for a person to run; values are
-/// shell-quoted and unknown ones shown as `<placeholder>`.
+/// A title's placeholders are filled as plain text (the renderers escape for their medium);
+/// unknown ones show as `<placeholder>` like in commands.
+fn render_title(template: &str, values: &Values) -> String {
+    expand(template, |name| {
+        Some(match values.map.get(name) {
+            Some(Value::Plain(v) | Value::Raw(v)) => v.clone(),
+            None => hint(name),
+        })
+    })
+    .unwrap_or_else(|| template.to_owned())
+}
+
+fn make_step(
+    action: StepAction,
+    title: String,
+    command: Option<String>,
+    link: Option<String>,
+) -> RunbookStep {
+    RunbookStep {
+        action,
+        title,
+        command,
+        link,
+    }
+}
+
+/// Runbook steps for `kind` from the built-in playbooks; see [`steps`].
 pub fn runbook(
     kind: Kind,
     alert: &Alert,
     correlation: &Correlation,
     runbook_base_url: Option<&str>,
 ) -> Vec<RunbookStep> {
+    steps(&[&BUILTIN], kind, alert, correlation, runbook_base_url)
+}
+
+/// Runbook steps for `kind`, filled with values from the alert and its probable causes.
+///
+/// `sets` are tried in order and the first playbook for `kind` whose `when` holds gives the
+/// steps: the matched route's override, then the configured set (a user file's playbooks
+/// before the built-in ones). The team's runbook page (from the route's `runbook_base_url`)
+/// comes first when there is one: it is the procedure the owners chose. Commands are for a
+/// person to run; values are shell-quoted and unknown ones shown as `<placeholder>`.
+pub fn steps(
+    sets: &[&Runbooks],
+    kind: Kind,
+    alert: &Alert,
+    correlation: &Correlation,
+    runbook_base_url: Option<&str>,
+) -> Vec<RunbookStep> {
     let values = collect_values(alert, correlation);
-    let mut steps = Vec::new();
+    let mut out = Vec::new();
     if let Some(base) = runbook_base_url.map(str::trim).filter(|b| !b.is_empty()) {
-        steps.push(RunbookStep {
-            title: format!("Follow the team runbook for {kind}"),
-            command: None,
-            link: Some(team_runbook_url(base, kind)),
-        });
+        out.push(make_step(
+            StepAction::Console,
+            format!("Follow the team runbook for {kind}"),
+            None,
+            Some(team_runbook_url(base, kind)),
+        ));
     }
-    let playbook = tables(kind)
+    let playbook = sets
         .iter()
-        .flat_map(|table| table.iter())
+        .flat_map(|set| set.playbooks(kind))
         .find(|p| fits(&p.when, alert, correlation));
-    if let Some(playbook) = playbook {
-        for step in playbook.steps {
-            if step.only_if.is_some_and(|name| !values.has(name)) {
-                continue;
-            }
-            steps.push(RunbookStep {
-                title: step.title.to_owned(),
-                command: step.command.map(|c| render_command(c, &values)),
-                link: step.link.and_then(|l| render_link(l, &values)),
-            });
+    let Some(playbook) = playbook else {
+        return out;
+    };
+    for step in &playbook.steps {
+        if step
+            .only_if
+            .as_deref()
+            .is_some_and(|name| !values.has(name))
+            || step.unless.as_deref().is_some_and(|name| values.has(name))
+        {
+            continue;
         }
+        let link = step.link.as_deref().and_then(|l| render_link(l, &values));
+        // A console step is its link: with a value missing there is nothing to open.
+        if step.action == StepAction::Console && link.is_none() {
+            continue;
+        }
+        out.push(make_step(
+            step.action,
+            render_title(&step.title, &values),
+            step.command.as_deref().map(|c| render_command(c, &values)),
+            link,
+        ));
     }
-    steps
+    out
 }
 
 /// Console deep links for the alert: the alarm, the CloudTrail event (and the top probable
@@ -1806,6 +1336,12 @@ pub fn links(alert: &Alert, correlation: &Correlation) -> Vec<Link> {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 mod tests {
     use super::*;
     use crate::model::{
@@ -1932,6 +1468,7 @@ mod tests {
             vec![
                 "aws iam list-attached-role-policies --role-name tool-role".to_owned(),
                 "aws cloudtrail lookup-events --lookup-attributes AttributeKey=EventId,AttributeValue=9d8e7f60-aaaa-bbbb-cccc-ddddeeeeffff --region us-east-1".to_owned(),
+                "aws iam get-policy --policy-arn arn:aws:iam::123456789012:policy/tool-bedrock-invoke".to_owned(),
                 "aws iam attach-role-policy --role-name tool-role --policy-arn arn:aws:iam::123456789012:policy/tool-bedrock-invoke".to_owned(),
             ]
         );
@@ -2206,36 +1743,48 @@ mod tests {
     }
 
     #[test]
-    fn every_kind_has_steps_and_every_placeholder_is_known() {
-        for table in [
-            THROTTLE,
-            INJECTION,
-            ACCESS_DENIED,
-            ERROR_SPIKE,
-            LATENCY,
-            LOGGING_FAILURE,
-            AUDIT_TAMPERING,
-            GUARDRAIL_CHANGE,
-            PERMISSION_CHANGE,
-            MODEL_ACCESS_CHANGE,
-            PUBLIC_EXPOSURE,
-            CONFIG_DRIFT,
-            RESOLVED,
-            UNKNOWN,
+    fn builtin_runbooks_load_and_every_kind_has_a_check() {
+        let builtin = Runbooks::from_yaml(BUILTIN_RUNBOOKS).expect("runbooks.yaml loads");
+        assert_eq!(builtin, Runbooks::builtin());
+        for kind in Kind::ALL {
+            let playbooks = builtin.playbooks(kind);
+            assert!(!playbooks.is_empty(), "{kind}: no playbooks");
+            assert!(
+                playbooks
+                    .iter()
+                    .any(|p| p.steps.iter().any(|s| s.action == StepAction::Check)),
+                "{kind}: no check"
+            );
+            // The last playbook of every kind fits everything, so no alert is left stepless.
+            assert_eq!(
+                playbooks.last().map(|p| &p.when),
+                Some(&When::default()),
+                "{kind}: no catch-all playbook"
+            );
+            // Every situation-specific playbook but the plain lists gives a check and a fix.
+            for (i, p) in playbooks.iter().enumerate() {
+                let has = |a: StepAction| p.steps.iter().any(|s| s.action == a);
+                assert!(has(StepAction::Check), "{kind}[{i}]: no check");
+            }
+        }
+        // A kind's situations come with a console link and a fix where that makes sense.
+        for kind in [
+            Kind::ThrottleSpike,
+            Kind::InjectionSurge,
+            Kind::AccessDenied,
+            Kind::AuditTampering,
+            Kind::GuardrailChange,
+            Kind::PermissionChange,
+            Kind::PublicExposure,
+            Kind::ConfigDrift,
         ] {
-            for playbook in table {
-                for step in playbook.steps {
-                    for template in step.command.iter().chain(step.link.iter()) {
-                        let mut unknown = Vec::new();
-                        let _ = expand(template, |name| {
-                            if !PLACEHOLDERS.iter().any(|(n, _)| *n == name) {
-                                unknown.push(name.to_owned());
-                            }
-                            Some(String::new())
-                        });
-                        assert!(unknown.is_empty(), "{template}: {unknown:?}");
-                    }
-                }
+            let first = builtin.playbooks(kind).first().expect("a playbook");
+            for action in [StepAction::Check, StepAction::Console, StepAction::Fix] {
+                assert!(
+                    first.steps.iter().any(|s| s.action == action),
+                    "{kind}: first playbook has no {}",
+                    action.as_str()
+                );
             }
         }
         let alert = alarm_alert("AWS/Lambda", "Errors", &[]);
@@ -2245,6 +1794,307 @@ mod tests {
                 "{kind}"
             );
         }
+    }
+
+    fn load_err(yaml: &str) -> String {
+        Runbooks::from_yaml(yaml).expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn bad_templates_are_refused_naming_where() {
+        let unknown = load_err(
+            "runbooks:\n  access_denied:\n    - steps:\n        - do: check\n          title: See the role\n          command: aws iam get-role --role-name {rol}\n",
+        );
+        assert!(
+            unknown.starts_with("runbooks.access_denied[0].steps[0].command: unknown placeholder `{rol}` in step \"See the role\""),
+            "{unknown}"
+        );
+        let in_title = load_err(
+            "runbooks:\n  unknown:\n    - steps:\n        - do: console\n          title: Open {thing}\n          link: https://x.example/{region}\n",
+        );
+        assert!(
+            in_title
+                .starts_with("runbooks.unknown[0].steps[0].title: unknown placeholder `{thing}`"),
+            "{in_title}"
+        );
+        let bad_do = load_err(
+            "runbooks:\n  access_denied:\n    - steps:\n        - do: run\n          title: x\n          command: aws iam get-role --role-name {role}\n",
+        );
+        assert!(
+            bad_do.contains("access_denied[0].steps[0].do")
+                && bad_do.contains("unknown variant `run`"),
+            "{bad_do}"
+        );
+        let empty =
+            load_err("runbooks:\n  access_denied:\n    - when: {on: alarm}\n      steps: []\n");
+        assert_eq!(
+            empty,
+            "runbooks.access_denied[0].steps: no steps; a playbook needs at least one"
+        );
+        let no_kind = load_err("runbooks:\n  acces_denied:\n    - steps: []\n");
+        assert!(
+            no_kind.starts_with(
+                "runbooks.acces_denied: unknown kind `acces_denied`; expected one of throttle_spike,"
+            ),
+            "{no_kind}"
+        );
+        let writes = load_err(
+            "runbooks:\n  audit_tampering:\n    - steps:\n        - do: check\n          title: Restart\n          command: aws cloudtrail start-logging --name {trail}\n",
+        );
+        assert!(
+            writes.starts_with(
+                "runbooks.audit_tampering[0].steps[0].command: a check must be a read-only"
+            ),
+            "{writes}"
+        );
+        let silent_fix = load_err(
+            "runbooks:\n  audit_tampering:\n    - steps:\n        - do: fix\n          title: Restart logging\n          command: aws cloudtrail start-logging --name {trail}\n",
+        );
+        assert!(
+            silent_fix.starts_with("runbooks.audit_tampering[0].steps[0].title: a fix step's title must say a person runs it"),
+            "{silent_fix}"
+        );
+        let typo_field = load_err(
+            "runbooks:\n  unknown:\n    - steps:\n        - do: check\n          title: x\n          comand: aws iam get-role\n",
+        );
+        assert!(
+            typo_field.contains("unknown field `comand`"),
+            "{typo_field}"
+        );
+        let gate = load_err(
+            "runbooks:\n  unknown:\n    - steps:\n        - do: check\n          title: x\n          command: aws iam get-role --role-name {role}\n          only_if: rol\n",
+        );
+        assert!(
+            gate.starts_with("runbooks.unknown[0].steps[0].only_if: unknown value `rol`"),
+            "{gate}"
+        );
+        assert_eq!(Runbooks::from_yaml("").expect("empty"), Runbooks::default());
+    }
+
+    const USER_FILE: &str = "
+runbooks:
+  access_denied:
+    - when:
+        on: alarm
+        namespace: AWS/Lambda
+      steps:
+        - do: check
+          title: Our own check of {role}
+          command: aws iam get-role --role-name {role}
+        - do: fix
+          title: Page the platform team (a person decides)
+";
+
+    #[test]
+    fn a_user_playbook_is_tried_before_the_builtin_ones() {
+        let set = Runbooks::builtin().extended_with(Runbooks::from_yaml(USER_FILE).expect("loads"));
+        let alert = alarm_alert("AWS/Lambda", "Errors", &[("FunctionName", "tool-fn")]);
+        let corr = Correlation {
+            causes: vec![detach_cause()],
+            ..Correlation::default()
+        };
+        let mine = steps(&[&set], Kind::AccessDenied, &alert, &corr, None);
+        assert_eq!(
+            mine.iter().map(|s| s.title.as_str()).collect::<Vec<_>>(),
+            vec![
+                "Our own check of tool-role",
+                "Page the platform team (a person decides)"
+            ]
+        );
+        // Where the user playbook does not fit, the built-in ones still apply.
+        let bedrock = alarm_alert("AWS/Bedrock", "InvocationClientErrors", &[]);
+        assert_eq!(
+            steps(&[&set], Kind::AccessDenied, &bedrock, &corr, None),
+            runbook(Kind::AccessDenied, &bedrock, &corr, None)
+        );
+        // Other kinds are untouched.
+        assert_eq!(
+            steps(&[&set], Kind::ErrorSpike, &alert, &corr, None),
+            runbook(Kind::ErrorSpike, &alert, &corr, None)
+        );
+    }
+
+    #[test]
+    fn steps_carry_their_action_and_console_steps_need_their_values() {
+        let alert = alarm_alert("AWS/Lambda", "Errors", &[("FunctionName", "tool-fn")]);
+        let corr = Correlation {
+            causes: vec![detach_cause()],
+            ..Correlation::default()
+        };
+        let got = runbook(Kind::AccessDenied, &alert, &corr, None);
+        assert_eq!(
+            got.iter().map(|s| s.action).collect::<Vec<_>>(),
+            vec![
+                StepAction::Check,
+                StepAction::Check,
+                StepAction::Check,
+                StepAction::Console,
+                StepAction::Fix
+            ]
+        );
+        let team = runbook(
+            Kind::AccessDenied,
+            &alert,
+            &corr,
+            Some("https://wiki.example.com"),
+        );
+        assert_eq!(team.first().map(|s| s.action), Some(StepAction::Console));
+        assert!(got.iter().any(|s| s.link.as_deref()
+            == Some("https://console.aws.amazon.com/iam/home#/roles/details/tool-role?section=permissions")));
+        // No role known: the console step is left out rather than shown without a link.
+        let none = runbook(
+            Kind::AccessDenied,
+            &alarm_alert("AWS/Lambda", "Errors", &[]),
+            &Correlation::default(),
+            None,
+        );
+        assert!(
+            none.iter()
+                .all(|s| s.command.is_some() || s.link.is_some() || s.title.contains("a person")),
+            "{none:#?}"
+        );
+        assert!(!none.iter().any(|s| s.title.starts_with("Open the role")));
+    }
+
+    #[test]
+    fn quota_code_from_the_alarm_tag_replaces_the_lookup() {
+        let mut alert = alarm_alert(
+            "AWS/Bedrock",
+            "InvocationThrottles",
+            &[("ModelId", "anthropic.claude-3-5-sonnet-20240620-v1:0")],
+        );
+        if let AlertBody::Alarm(a) = &mut alert.body {
+            a.tags
+                .insert(QUOTA_CODE_TAG.to_owned(), "L-254CACF4".to_owned());
+        }
+        let got = runbook(Kind::ThrottleSpike, &alert, &Correlation::default(), None);
+        let cmds = commands(&got);
+        assert!(cmds.contains(&"aws service-quotas get-service-quota --service-code bedrock --quota-code L-254CACF4 --region us-east-1".to_owned()), "{cmds:#?}");
+        assert!(
+            !cmds.iter().any(|c| c.contains("list-service-quotas")),
+            "{cmds:#?}"
+        );
+        assert!(cmds.iter().any(|c| c.starts_with("aws service-quotas request-service-quota-increase --service-code bedrock --quota-code L-254CACF4")));
+        assert!(
+            got.iter()
+                .any(|s| s.title == "Check the quota that throttles this model (L-254CACF4)")
+        );
+    }
+
+    /// A demo situation (examples/demo) through the whole pipeline, with the example owners.
+    fn demo(event: &str, trail: &[&str]) -> crate::pipeline::Report {
+        use crate::enrich::{self, Context};
+        let owners = crate::route::Owners::from_yaml(include_str!("../../../examples/owners.yaml"))
+            .expect("owners");
+        let settings = crate::pipeline::Settings::with_defaults(owners);
+        let alert = crate::intake::parse(event.as_bytes())
+            .expect("event")
+            .remove(0);
+        let changes = trail
+            .iter()
+            .flat_map(|t| crate::cloudtrail::parse_trail(t).expect("trail").changes)
+            .collect();
+        let window = enrich::window_for(alert.time, Duration::minutes(60));
+        let ctx = Context::from_changes(
+            window,
+            alert.time + Duration::minutes(20),
+            changes,
+            enrich::sources_for(&alert),
+        );
+        crate::pipeline::evaluate(alert, &ctx, &settings, &crate::redact::Redactor::new())
+    }
+
+    macro_rules! demo_files {
+        ($dir:literal, [$($file:literal),*]) => {
+            demo(
+                include_str!(concat!("../../../examples/demo/", $dir, "/event.json")),
+                &[$(include_str!(concat!("../../../examples/demo/", $dir, "/trail/", $file))),*],
+            )
+        };
+    }
+
+    #[test]
+    fn demo_detached_policy_steps_name_the_role_and_the_policy() {
+        let report = demo_files!(
+            "agent-tool-access-denied",
+            [
+                "111122223333_CloudTrail_us-east-1_20261120T0755Z_ygbKgosn3xv1abTa.json",
+                "111122223333_CloudTrail_us-east-1_20261120T0850Z_jQNZgVrOh6KDl1DY.json",
+                "111122223333_CloudTrail_us-east-1_20261120T0910Z_mSkMQyocPmboHpk6.json",
+                "111122223333_CloudTrail_us-east-1_20261120T0915Z_GOS0k6uAdLPWknQQ.json"
+            ]
+        );
+        assert_eq!(report.finding.kind, Kind::AccessDenied);
+        let cmds = commands(&report.finding.runbook);
+        assert!(
+            cmds.contains(
+                &"aws iam list-attached-role-policies --role-name agent-tool-order-lookup-role"
+                    .to_owned()
+            ),
+            "{cmds:#?}"
+        );
+        assert!(cmds.contains(&"aws iam get-policy --policy-arn arn:aws:iam::111122223333:policy/order-lookup-secrets-read".to_owned()), "{cmds:#?}");
+        assert!(cmds.contains(&"aws iam attach-role-policy --role-name agent-tool-order-lookup-role --policy-arn arn:aws:iam::111122223333:policy/order-lookup-secrets-read".to_owned()), "{cmds:#?}");
+    }
+
+    #[test]
+    fn demo_injection_surge_steps_name_the_guardrail_and_both_versions() {
+        let report = demo_files!(
+            "assistant-injection-surge",
+            [
+                "111122223333_CloudTrail_us-east-1_20261120T1325Z_QqiPkg1qLwAuoedZ.json",
+                "111122223333_CloudTrail_us-east-1_20261120T1400Z_9QUs2WbosgFAGTJL.json",
+                "111122223333_CloudTrail_us-east-1_20261120T1415Z_TqD2kYLmqWPbiu4P.json",
+                "111122223333_CloudTrail_us-east-1_20261120T1435Z_gNjxpWYDCTqhs99A.json"
+            ]
+        );
+        assert_eq!(report.finding.kind, Kind::InjectionSurge);
+        let cmds = commands(&report.finding.runbook);
+        let filter = "--query \"contentPolicy.filters[?type=='PROMPT_ATTACK']\" --region us-east-1";
+        assert!(cmds.contains(&format!("aws bedrock get-guardrail --guardrail-identifier gr7x2k9p4q1m --guardrail-version 3 {filter}")), "{cmds:#?}");
+        assert!(cmds.contains(&format!("aws bedrock get-guardrail --guardrail-identifier gr7x2k9p4q1m --guardrail-version 2 {filter}")), "{cmds:#?}");
+        let titles: Vec<&str> = report
+            .finding
+            .runbook
+            .iter()
+            .map(|s| s.title.as_str())
+            .collect();
+        assert!(
+            titles
+                .iter()
+                .any(|t| t.starts_with("Compare with the previous version, 2")),
+            "{titles:#?}"
+        );
+        assert!(
+            titles
+                .iter()
+                .any(|t| t.contains("point the application back at version 2")),
+            "{titles:#?}"
+        );
+    }
+
+    #[test]
+    fn demo_bedrock_throttling_steps_name_the_model_and_check_the_quota() {
+        let report = demo_files!(
+            "bedrock-throttling-capacity",
+            [
+                "111122223333_CloudTrail_us-east-1_20261120T1640Z_lIF6uR2JAzbgCXX4.json",
+                "111122223333_CloudTrail_us-east-1_20261120T1710Z_ukt5tKTgH1ZhohdS.json",
+                "111122223333_CloudTrail_us-east-1_20261120T1720Z_TxhyYCY0Cyd0KWmU.json",
+                "111122223333_CloudTrail_us-east-1_20261120T1735Z_IGDp1yT8Aibq88iM.json",
+                "111122223333_CloudTrail_us-east-1_20261120T1750Z_1uufXctBXB1ohsw2.json"
+            ]
+        );
+        assert_eq!(report.finding.kind, Kind::ThrottleSpike);
+        let cmds = commands(&report.finding.runbook);
+        assert!(
+            cmds.iter().any(|c| c.contains(
+                "--dimensions Name=ModelId,Value=anthropic.claude-3-5-sonnet-20240620-v1:0"
+            )),
+            "{cmds:#?}"
+        );
+        assert!(cmds.contains(&"aws service-quotas list-service-quotas --service-code bedrock --query \"Quotas[?contains(QuotaName, 'requests per minute')].[QuotaName,QuotaCode,Value]\" --output table --region us-east-1".to_owned()), "{cmds:#?}");
+        assert!(cmds.iter().any(|c| c.starts_with("aws service-quotas request-service-quota-increase --service-code bedrock --quota-code <quota-code>")), "{cmds:#?}");
     }
 
     #[test]

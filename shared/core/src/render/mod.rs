@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 
 use crate::model::{
     Alarm, AlarmState, AlarmType, Alert, AlertBody, Change, ConfigChange, ConfigChangeKind,
-    Finding, InputFamily, Kind, ProbableCause, RunbookStep, Severity,
+    Finding, InputFamily, Kind, ProbableCause, RunbookStep, Severity, StepAction,
 };
 use crate::redact::{ContentPolicy, Redactor};
 use crate::route::Destination;
@@ -207,6 +207,8 @@ struct CauseView {
 
 #[derive(Debug, Clone)]
 struct StepView {
+    /// check / console / fix, for the renderers' labels.
+    action: StepAction,
     title: String,
     command: Option<String>,
     link: Option<String>,
@@ -718,6 +720,7 @@ fn step_view(s: &RunbookStep, r: &Redactor) -> Option<StepView> {
         .map(|l| r.identifier(l, URL_CHARS))
         .filter(|l| !l.is_empty());
     (!title.is_empty() || command.is_some()).then(|| StepView {
+        action: s.action,
         title: non_empty(title, "Run"),
         command,
         link,
@@ -1014,11 +1017,13 @@ pub(crate) mod fixtures {
             probable_causes: vec![cause(1)],
             runbook: vec![
                 RunbookStep {
+                    action: crate::model::StepAction::Check,
                     title: "Check the model's service quotas".into(),
                     command: Some("aws service-quotas list-service-quotas --service-code bedrock --region us-east-1".into()),
                     link: None,
                 },
                 RunbookStep {
+                    action: crate::model::StepAction::Console,
                     title: "Read the runbook".into(),
                     command: None,
                     link: Some("https://runbooks.example.com/ai/throttle_spike".into()),
@@ -1040,6 +1045,7 @@ pub(crate) mod fixtures {
             sns_topic_arn: Some("arn:aws:sns:us-east-1:123456789012:vigil-ai".into()),
             runbook_base_url: Some("https://runbooks.example.com/ai".into()),
             mention: vec!["<!subteam^S0123ABCD>".into()],
+            runbooks: Default::default(),
         }
     }
 }
@@ -1214,6 +1220,7 @@ mod tests {
         finding.evidence.push(planted.clone());
         finding.context_notes.push(planted.clone());
         finding.runbook.push(crate::model::RunbookStep {
+            action: crate::model::StepAction::Fix,
             title: planted.clone(),
             command: Some(format!("aws configure set aws_secret_access_key {secret}")),
             link: Some(secret.to_owned()),

@@ -635,6 +635,83 @@ pub fn with_note(mut message: SlackMessage, note: &str) -> SlackMessage {
     message
 }
 
+/// Runbook steps that get a Done button (Slack allows 25 elements in an `actions` block).
+const STEP_BUTTONS: usize = 10;
+/// A step title carried in a button's value (the ledger row's words), at most.
+const STEP_VALUE_CHARS: usize = 120;
+
+/// `message` with vigil's buttons (SPEC: interactive alerts, answered by `slack-actions`): an
+/// `actions` block with one "✓ Step N" button per runbook step (up to [`STEP_BUTTONS`],
+/// `action_id` `vigil_step_done`), then an `actions` block with Acknowledge and Silence
+/// 1 h / 4 h / 24 h (`vigil_ack`, `vigil_silence_1h|4h|24h`). Each button's value is compact
+/// JSON ([`crate::slack_request::ButtonValue`]): the correlation id, the alert's name, kind,
+/// account and Region, and for steps the number and title, masked like everything rendered.
+/// The buttons come last; when the message would pass [`MAX_BLOCKS`], the blocks just before
+/// its final context line give way. A resolve (`kind` `resolved`) gets no buttons.
+pub fn with_buttons(
+    mut message: SlackMessage,
+    input: &RenderInput<'_>,
+    redactor: &Redactor,
+) -> SlackMessage {
+    use crate::slack_request::{ACTION_ACK, ACTION_SILENCES, ACTION_STEP_DONE, ButtonValue};
+    if input.finding.kind == Kind::Resolved {
+        return message;
+    }
+    let alert = input.alert;
+    let mask = |s: &str| redactor.mask_secrets(s).into_owned();
+    let base = ButtonValue {
+        correlation_id: mask(input.correlation_id),
+        name: mask(alert.name()),
+        kind: Some(input.finding.kind.as_str().to_owned()),
+        account: alert.account.as_deref().map(mask),
+        region: alert.region.as_deref().map(mask),
+        step: None,
+        step_title: None,
+    };
+    let button = |text: &str, action_id: &str, value: String| {
+        json!({
+            "type": "button",
+            "text": {"type": "plain_text", "text": text, "emoji": true},
+            "action_id": action_id,
+            "value": value,
+        })
+    };
+    let mut main = vec![button("Acknowledge", ACTION_ACK, base.encode())];
+    main.extend(
+        ACTION_SILENCES.iter().map(|(action_id, hours)| {
+            button(&format!("Silence {hours} h"), action_id, base.encode())
+        }),
+    );
+    let steps: Vec<Value> = input
+        .finding
+        .runbook
+        .iter()
+        .take(STEP_BUTTONS)
+        .enumerate()
+        .map(|(i, step)| {
+            let n = u32::try_from(i + 1).unwrap_or(u32::MAX);
+            let value = ButtonValue {
+                step: Some(n),
+                step_title: Some(cut(&mask(&step.title), STEP_VALUE_CHARS)),
+                ..base.clone()
+            };
+            button(&format!("✓ Step {n}"), ACTION_STEP_DONE, value.encode())
+        })
+        .collect();
+    let mut add = Vec::new();
+    if !steps.is_empty() {
+        add.push(json!({"type": "actions", "block_id": "vigil_steps", "elements": steps}));
+    }
+    add.push(json!({"type": "actions", "block_id": "vigil_actions", "elements": main}));
+    while message.blocks.len() + add.len() > MAX_BLOCKS && message.blocks.len() > 2 {
+        let at = message.blocks.len() - 2;
+        message.blocks.remove(at);
+    }
+    message.blocks.extend(add);
+    message.blocks.truncate(MAX_BLOCKS);
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
@@ -714,6 +791,66 @@ mod tests {
         assert!(!json.contains("Threshold Crossed"));
         assert!(!json.contains("on the chat model"));
         assert!(json.contains("InvocationThrottles"));
+    }
+
+    #[test]
+    fn interactive_messages_end_with_vigils_buttons() {
+        let alert = alert(AlertBody::Alarm(alarm()));
+        let finding = finding();
+        let dest = destination();
+        let input = RenderInput {
+            alert: &alert,
+            finding: &finding,
+            destination: &dest,
+            policy: ContentPolicy::Full,
+            correlation_id: &alert.id,
+        };
+        let plain = slack(&input, &Redactor::new());
+        let m = with_buttons(plain.clone(), &input, &Redactor::new());
+        assert!(m.blocks.len() <= MAX_BLOCKS);
+        assert_eq!(m.blocks[..plain.blocks.len()], plain.blocks[..]);
+        let last = m.blocks.last().unwrap();
+        assert_eq!(last["block_id"], "vigil_actions");
+        let ids: Vec<&str> = last["elements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["action_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                "vigil_ack",
+                "vigil_silence_1h",
+                "vigil_silence_4h",
+                "vigil_silence_24h"
+            ]
+        );
+        let value = crate::slack_request::ButtonValue::decode(
+            last["elements"][0]["value"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(value.correlation_id, alert.id);
+        assert_eq!(value.name, alert.name());
+        assert_eq!(value.kind.as_deref(), Some(finding.kind.as_str()));
+        assert_eq!(value.account, alert.account);
+        assert_eq!(value.region, alert.region);
+        if !finding.runbook.is_empty() {
+            let steps = &m.blocks[m.blocks.len() - 2];
+            assert_eq!(steps["block_id"], "vigil_steps");
+            let first = crate::slack_request::ButtonValue::decode(
+                steps["elements"][0]["value"].as_str().unwrap(),
+            )
+            .unwrap();
+            assert_eq!(first.step, Some(1));
+            assert_eq!(steps["elements"][0]["action_id"], "vigil_step_done");
+        }
+        // A full message keeps the limit and the buttons.
+        let mut full = plain.clone();
+        full.blocks = vec![json!({"type": "divider"}); MAX_BLOCKS];
+        let m = with_buttons(full, &input, &Redactor::new());
+        assert_eq!(m.blocks.len(), MAX_BLOCKS);
+        assert_eq!(m.blocks.last().unwrap()["block_id"], "vigil_actions");
     }
 
     #[test]
@@ -932,6 +1069,7 @@ mod tests {
                 .collect();
             finding.runbook = (0..n_steps)
                 .map(|i| RunbookStep {
+                    action: Default::default(),
                     title: item(i, &s, &short),
                     command: Some(item(i, &s, &short)),
                     link: Some(item(i, &s, &short)),
@@ -943,6 +1081,18 @@ mod tests {
                 &Redactor::new(),
             );
             check_limits(&m)?;
+            let input = RenderInput { alert: &alert, finding: &finding, destination: &dest, policy, correlation_id: &s };
+            let buttons = with_buttons(m, &input, &Redactor::new());
+            prop_assert!(buttons.blocks.len() <= MAX_BLOCKS);
+            prop_assert_eq!(buttons.blocks.last().map(|b| b["type"].clone()), Some(json!("actions")));
+            for b in &buttons.blocks {
+                for e in b["elements"].as_array().into_iter().flatten() {
+                    if let Some(v) = e["value"].as_str() {
+                        prop_assert!(v.chars().count() <= crate::slack_request::MAX_VALUE_CHARS);
+                        prop_assert!(crate::slack_request::ButtonValue::decode(v).is_some());
+                    }
+                }
+            }
 
             let call = crate::model::Change {
                 actor: crate::model::Actor { name: s.clone(), ..change().actor },

@@ -233,6 +233,8 @@ struct CauseDoc<'a> {
 
 #[derive(Debug, Serialize)]
 struct StepDoc<'a> {
+    /// `check` (read-only), `console` (a page to open) or `fix` (a person changes something).
+    action: &'static str,
     title: &'a str,
     command: Option<&'a str>,
     link: Option<&'a str>,
@@ -275,6 +277,7 @@ impl<'a> Doc<'a> {
         let runbook = head(&v.runbook, cap, "runbook", &mut omitted)
             .iter()
             .map(|s: &StepView| StepDoc {
+                action: s.action.as_str(),
                 title: &s.title,
                 command: s.command.as_deref(),
                 link: s.link.as_deref(),
@@ -416,7 +419,7 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
-    use crate::model::{AlertBody, ProbableCause, RunbookStep};
+    use crate::model::{AlertBody, ProbableCause, RunbookStep, StepAction};
     use crate::redact::ContentPolicy;
     use crate::render::fixtures::*;
 
@@ -592,7 +595,7 @@ mod tests {
                 })
                 .collect();
             finding.runbook = (0..n_steps)
-                .map(|i| RunbookStep { title: item(i), command: Some(item(i)), link: None })
+                .map(|i| RunbookStep { action: StepAction::Check, title: item(i), command: Some(item(i)), link: None })
                 .collect();
             let mut dest = destination();
             dest.team = s.clone();

@@ -204,7 +204,8 @@ fn cause_lines(n: usize, c: &CauseView) -> String {
 }
 
 fn step_lines(n: usize, s: &StepView) -> String {
-    let mut out = format!("  {n}. {}", s.title);
+    // The label says whether the step only reads, opens a page, or changes something.
+    let mut out = format!("  {n}. [{}] {}", s.action.as_str(), s.title);
     if let Some(cmd) = &s.command {
         out.push('\n');
         out.push_str(&indent(&format!("$ {cmd}"), 7));
@@ -262,7 +263,7 @@ mod tests {
             "What changed (1 probable cause, most likely first)\n",
             "  1. DeleteRolePolicy (iam.amazonaws.com) by admin/alice, 4 min before the alert\n",
             "     at 2024-05-01 11:56:00 UTC from 203.0.113.5 with aws-cli/2.15.0\n",
-            "Runbook\n  1. Check the model's service quotas\n       $ aws service-quotas",
+            "Runbook\n  1. [check] Check the model's service quotas\n       $ aws service-quotas",
             "       see https://runbooks.example.com/ai/throttle_spike\n",
             "Route\n  team ai-platform -> #ai-alerts · cc <!subteam^S0123ABCD>\n",
         ] {

@@ -1,0 +1,154 @@
+//! The function's settings, read from the environment once per cold start (the same rules as
+//! `handle-alarm`'s: blank counts as unset, every value checked here, no secret value ever
+//! comes through the environment or into an error).
+
+use std::time::Duration;
+
+use handle_alarm::config::{ConfigError, LEDGER_TTL_DAYS, SLACK_API_BASE, TABLE_NAME, env_var};
+use vigil_adapters::secrets::SecretRef;
+use vigil_core::noise::NoiseSettings;
+
+/// Where the Slack app's signing secret lives (`secretsmanager:NAME`, `ssm:/path`, an ARN).
+/// Required: without it no request can be verified.
+pub const SIGNING_SECRET: &str = "VIGIL_SLACK_SIGNING_SECRET";
+
+/// How long a request's signature is remembered as used (the replay guard): longer than the
+/// five minutes either way a timestamp is accepted, so a signature cannot be used twice.
+pub const REPLAY_WINDOW: Duration = Duration::from_secs(10 * 60);
+
+/// How long the Slack response (message update, confirmation) may take: Slack wants the HTTP
+/// answer within 3 s, and the response is sent before it.
+pub const RESPONSE_TIMEOUT: Duration = Duration::from_millis(1_500);
+
+/// Every setting of `slack-actions`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The signing secret's reference.
+    pub signing_secret: SecretRef,
+    /// The state table (silences, ledger, replay guard).
+    pub table_name: String,
+    /// Besides `https://hooks.slack.com/actions/...`, the only place a `response_url` may
+    /// point (tests: the Slack stand-in). `None` in production.
+    pub slack_api_base: Option<String>,
+    /// How long ledger rows are kept.
+    pub ledger_ttl: Duration,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(env_var)
+    }
+
+    /// Reads settings through `var` (the environment, or a map in tests).
+    pub fn from_lookup<F>(var: F) -> Result<Self, ConfigError>
+    where
+        F: Fn(&'static str) -> Result<Option<String>, ConfigError>,
+    {
+        let get = |name: &'static str| -> Result<Option<String>, ConfigError> {
+            Ok(var(name)?
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty()))
+        };
+        let signing_secret = get(SIGNING_SECRET)?
+            .ok_or_else(|| {
+                ConfigError::new(
+                    SIGNING_SECRET,
+                    "required: the reference of the Slack app's signing secret (secretsmanager:NAME, ssm:/path or an ARN)",
+                )
+            })
+            .and_then(|r| {
+                SecretRef::parse(&r).map_err(|e| ConfigError::new(SIGNING_SECRET, e.to_string()))
+            })?;
+        let table_name = get(TABLE_NAME)?.ok_or_else(|| {
+            ConfigError::new(
+                TABLE_NAME,
+                "required: the state table (silences, the ledger, the replay guard)",
+            )
+        })?;
+        let slack_api_base = get(SLACK_API_BASE)?
+            .map(|b| check_api_base(&b).map(|()| b))
+            .transpose()?;
+        let default_days = NoiseSettings::default().ledger_ttl.as_secs() / 86_400;
+        let days = match get(LEDGER_TTL_DAYS)? {
+            None => default_days,
+            Some(v) => match v.parse::<u64>() {
+                Ok(d) if (1..=365).contains(&d) => d,
+                _ => {
+                    return Err(ConfigError::new(
+                        LEDGER_TTL_DAYS,
+                        format!("{v:?} is not a whole number of days from 1 to 365"),
+                    ));
+                }
+            },
+        };
+        Ok(Self {
+            signing_secret,
+            table_name,
+            slack_api_base,
+            ledger_ttl: Duration::from_secs(days * 86_400),
+        })
+    }
+}
+
+fn check_api_base(base: &str) -> Result<(), ConfigError> {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+        .iter()
+        .any(|p| base.starts_with(p));
+    if base.starts_with("https://") || loopback {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            SLACK_API_BASE,
+            "the Slack API base must be an https URL (http only to 127.0.0.1 or localhost)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(vars: &[(&'static str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<&'static str, String> =
+            vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        Config::from_lookup(|name| Ok(map.get(name).cloned()))
+    }
+
+    #[test]
+    fn the_secret_and_the_table_are_required() {
+        let e = config(&[(TABLE_NAME, "t")]).unwrap_err();
+        assert_eq!(e.variable, SIGNING_SECRET);
+        let e = config(&[(SIGNING_SECRET, "vigil/slack-signing")]).unwrap_err();
+        assert_eq!(e.variable, TABLE_NAME);
+        let c = config(&[(SIGNING_SECRET, "vigil/slack-signing"), (TABLE_NAME, "t")]).unwrap();
+        assert_eq!(c.table_name, "t");
+        assert_eq!(c.slack_api_base, None);
+    }
+
+    #[test]
+    fn a_secret_value_in_place_of_a_reference_is_refused_unechoed() {
+        let e = config(&[
+            (SIGNING_SECRET, "https://hooks.slack.com/services/T/B/X"),
+            (TABLE_NAME, "t"),
+        ])
+        .unwrap_err();
+        assert!(!e.to_string().contains("services/T"), "{e}");
+    }
+
+    #[test]
+    fn the_api_base_must_be_https_or_loopback() {
+        let base = |b: &str| {
+            config(&[
+                (SIGNING_SECRET, "s"),
+                (TABLE_NAME, "t"),
+                (SLACK_API_BASE, b),
+            ])
+        };
+        assert!(base("http://127.0.0.1:9000").is_ok());
+        assert!(base("https://slack.example").is_ok());
+        assert!(base("http://evil.example").is_err());
+    }
+}
