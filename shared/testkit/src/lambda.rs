@@ -42,7 +42,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// The function binaries (`functions/*`).
-pub const FUNCTIONS: [&str; 2] = ["handle-alarm", "handle-event"];
+pub const FUNCTIONS: [&str; 3] = ["handle-alarm", "handle-event", "slack-actions"];
 /// The shared source folders the binaries are built from (besides `functions/NAME/src`).
 const SOURCES: [&str; 2] = ["shared/core/src", "shared/adapters/src"];
 
@@ -376,6 +376,50 @@ impl LambdaRuntime {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
         Function { child, log }
+    }
+
+    /// POSTs `body` with `headers` to `function`'s Function URL as `watch` serves it,
+    /// `/lambda-url/NAME/PATH`: watch turns the HTTP request into a Function URL event and the
+    /// function's `LambdaFunctionUrlResponse` into the HTTP response. Returns its status and
+    /// body. Starts the function on first use; panics if it exits meanwhile.
+    pub async fn post_function_url(
+        &self,
+        function: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        let mut functions = self.functions.lock().await;
+        if !functions.contains_key(function) {
+            let f = self.spawn_function(function);
+            functions.insert(function.to_owned(), f);
+        }
+        let f = functions
+            .get_mut(function)
+            .expect("the function was started above");
+        let url = format!("{}/lambda-url/{function}{path}", self.url);
+        let mut request = self
+            .http
+            .post(&url)
+            .body(body.to_owned())
+            .timeout(INVOKE_TIMEOUT);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let send = async {
+            let resp = request.send().await?;
+            let status = resp.status().as_u16();
+            Ok::<_, reqwest::Error>((status, resp.text().await?))
+        };
+        let answer = tokio::select! {
+            r = send => r,
+            exited = f.child.wait() => panic!(
+                "{function} exited ({}) during a Function URL request:\n{}",
+                exited.map(|s| s.to_string()).unwrap_or_default(),
+                tail(&f.log, 40)
+            ),
+        };
+        answer.unwrap_or_else(|e| panic!("POST {url}: {e}\n{}", self.log_tail(40)))
     }
 
     /// Invoke `function` with `payload` (RequestResponse) and wait for its answer. Panics if the
