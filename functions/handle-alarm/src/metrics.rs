@@ -60,7 +60,11 @@ impl InvocationMetrics {
         put("LookupsThrottled", "Count", json!(self.lookups_throttled));
         put("AlertsSuppressed", "Count", json!(self.alerts_suppressed));
         put("AlertsFolded", "Count", json!(self.alerts_folded));
-        put("AlertsRateLimited", "Count", json!(self.alerts_rate_limited));
+        put(
+            "AlertsRateLimited",
+            "Count",
+            json!(self.alerts_rate_limited),
+        );
         match self.enrichment_latency_ms.as_slice() {
             [] => {}
             // EMF takes one value or an array of values (each becomes a sample).
@@ -170,7 +174,10 @@ mod tests {
         ] {
             m.count_decision(d);
         }
-        let doc = m.to_emf("handle-alarm", DateTime::from_timestamp(0, 0).unwrap_or_default());
+        let doc = m.to_emf(
+            "handle-alarm",
+            DateTime::from_timestamp(0, 0).unwrap_or_default(),
+        );
         assert_eq!(doc["AlertsSuppressed"], 1);
         assert_eq!(doc["AlertsFolded"], 2);
         assert_eq!(doc["AlertsRateLimited"], 1);
