@@ -4,7 +4,7 @@
 
 CARGO ?= cargo
 
-.PHONY: build build-dev test check demo venv local-aws local-aws-stop validate deploy
+.PHONY: build build-dev test faults check demo venv local-aws local-aws-stop validate deploy
 
 # The repo-local Python venv with the pinned local AWS (moto + vigil's extension) and the Slack
 # stand-in. Tests start their own servers from it on free loopback ports.
@@ -37,6 +37,13 @@ build-dev:
 test: venv
 	$(CARGO) test --workspace --locked
 	localaws/run.sh test
+	$(MAKE) faults
+
+# The fault matrix (RELIABILITY.md, "Fault injection"): every dependency of handle-alarm x
+# {timeout, 5xx, throttling, malformed} against the built binary; prints the table and
+# writes it to target/fault-matrix.md. About 3 minutes; `make test` (and so CI) runs it.
+faults: venv
+	$(CARGO) test --workspace --locked --test fault_matrix -- --ignored --nocapture
 
 check:
 	$(CARGO) fmt --all -- --check

@@ -104,9 +104,12 @@ class TokenBucket:
 
 class Faults:
     """A queue of injected faults. Each entry: service (signing name), optional operation,
-    mode (throttle | error500 | timeout | malformed), count, optional delay (timeout, seconds)."""
+    mode (throttle | error500 | timeout | hang | malformed), count, optional delay (timeout and
+    hang, seconds). `timeout` holds the request and then lets moto answer it (the call happened,
+    late); `hang` holds it and then answers 504 without moto (the call never happened), so a
+    request the client gave up on cannot change state after the test moved on."""
 
-    MODES = {"throttle", "error500", "timeout", "malformed"}
+    MODES = {"throttle", "error500", "timeout", "hang", "malformed"}
 
     def __init__(self):
         self.entries: list[dict] = []
@@ -593,10 +596,13 @@ class LocalAws:
 
             with self.lock:
                 fault = self.faults.take(service, op) if service else None
-            if fault and fault["mode"] == "timeout":
-                # Hold the request (the client should give up first), then answer as usual.
-                entry["handled_by"] = "fault:timeout"
+            if fault and fault["mode"] in ("timeout", "hang"):
+                # Hold the request (the client should give up first), then answer as usual
+                # (timeout) or as a gateway that gave up (hang).
+                entry["handled_by"] = f"fault:{fault['mode']}"
                 time.sleep(float(fault.get("delay", 30)))
+                if fault["mode"] == "hang":
+                    return aws_error(protocol, ApiError("GatewayTimeout", "Injected hang", 504))
             elif fault:
                 entry["handled_by"] = f"fault:{fault['mode']}"
                 return self.apply_fault(fault["mode"], protocol)
@@ -691,6 +697,8 @@ class LocalAws:
             with self.lock:
                 items = data if isinstance(data, list) else [data or {}]
                 for item in items:
+                    if item.get("clear"):
+                        self.faults = Faults()
                     if "cloudtrail_rate" in item or "cloudtrail_burst" in item:
                         self.rate = float(item.get("cloudtrail_rate", self.rate) or 0)
                         self.burst = float(item.get("cloudtrail_burst", max(self.rate, 1.0)) or 1)

@@ -141,7 +141,10 @@ class Handler(BaseHTTPRequestHandler):
 
         if scripted and scripted.get("delay"):
             time.sleep(float(scripted["delay"]))
-        if path.startswith("/services/"):
+        if scripted and scripted.get("malformed"):
+            # A 200 that is not Slack's answer: a proxy's error page, a cut-off body.
+            status, answer = self.malformed(path)
+        elif path.startswith("/services/"):
             status, answer = self.webhook(payload, scripted)
         elif path in ("/api/chat.postMessage", "/api/chat.update"):
             status, answer = self.web_api(path[len("/api/"):], payload, scripted)
@@ -157,6 +160,11 @@ class Handler(BaseHTTPRequestHandler):
         else:
             status, answer = self.reply(404, {"ok": False, "error": "unknown_method"})
         record["status"], record["response"] = status, answer
+
+    def malformed(self, path):
+        if path.startswith("/services/"):
+            return self.reply(200, "<html><head><title>502 Bad Gat", "text/html")
+        return self.reply(200, '{"ok": tr')
 
     def webhook(self, payload, scripted):
         if scripted and scripted.get("status", 200) != 200:

@@ -276,42 +276,7 @@ impl Stack {
 
     /// Every SNS notification moto holds: (topic name, message, subject, attributes).
     async fn sns_messages(&self) -> Vec<(String, String, String, Value)> {
-        fn walk(v: &Value, topic: Option<&str>, out: &mut Vec<(String, String, String, Value)>) {
-            match v {
-                Value::Object(map) => {
-                    let here = map
-                        .get("arn")
-                        .or_else(|| map.get("topic_arn"))
-                        .and_then(Value::as_str)
-                        .filter(|a| a.starts_with("arn:aws:sns:"))
-                        .or(topic);
-                    if let Some(Value::Array(sent)) = map.get("sent_notifications") {
-                        for n in sent {
-                            out.push((
-                                here.unwrap_or("?")
-                                    .rsplit(':')
-                                    .next()
-                                    .unwrap_or("?")
-                                    .to_owned(),
-                                n[1].as_str().unwrap_or_default().to_owned(),
-                                n[2].as_str().unwrap_or_default().to_owned(),
-                                n[3].clone(),
-                            ));
-                        }
-                    }
-                    for (k, child) in map {
-                        if k != "sent_notifications" {
-                            walk(child, here, out);
-                        }
-                    }
-                }
-                Value::Array(items) => items.iter().for_each(|i| walk(i, topic, out)),
-                _ => {}
-            }
-        }
-        let mut out = Vec::new();
-        walk(&self.aws.moto_data().await, None, &mut out);
-        out
+        self.aws.sns_notifications().await
     }
 
     /// Every item in the journal table (a Scan: the table holds only this test's items).

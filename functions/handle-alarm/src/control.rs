@@ -225,8 +225,12 @@ where
     }
 
     // 5. Enrich and evaluate what will be sent.
-    let (report, mut metrics, context_partial) =
+    let (report, mut metrics, missing) =
         enrich_and_evaluate(alert.clone(), deps, now, limit).await;
+    let context_partial = !missing.is_empty();
+    if context_partial {
+        notes.push(format!("context missing: {}", missing.join("; ")));
+    }
 
     // 6. The messages the action sends.
     let threads: &[Thread] = group.as_ref().map_or(&[], |g| g.threads.as_slice());
@@ -665,7 +669,9 @@ async fn settle<St: StateStore>(state: &St, claimed: bool, event_id: &str, done:
     }
 }
 
-/// The ledger writer: a failed write is logged (with the entry's outcome), never fatal.
+/// The ledger writer: a failed write is logged with the whole entry, never fatal. When the
+/// table itself is down that log line is the record of the decision (CloudWatch Logs keeps
+/// it; the ledger cannot).
 struct Ledger<'a, St> {
     state: &'a St,
     ttl: Duration,
@@ -675,10 +681,12 @@ struct Ledger<'a, St> {
 impl<St: StateStore> Ledger<'_, St> {
     async fn write(&self, entry: &LedgerEntry) {
         if let Err(e) = self.state.record(entry, self.ttl).await {
+            let json = serde_json::to_string(entry).unwrap_or_default();
             tracing::warn!(
                 correlation_id = %entry.correlation_id,
                 outcome = entry.outcome.as_str(),
                 error = %mask_secrets(&e.to_string()),
+                entry = %mask_secrets(&json),
                 "ledger entry not written"
             );
         }

@@ -8,6 +8,7 @@
 //! or file that a setting points at and that cannot be used) or a cold-start call that did not
 //! answer; either error names the setting, never a secret's value.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -19,7 +20,7 @@ use vigil_adapters::delivery::Channels;
 use vigil_adapters::enrichment::Enricher;
 use vigil_adapters::journal::{JournalChangeSource, JournalFirst};
 use vigil_adapters::secrets::SecretLoader;
-use vigil_adapters::slack::{SlackNotifier, http_client};
+use vigil_adapters::slack::{SlackChannel, SlackNotifier, http_client};
 use vigil_adapters::sns::SnsNotifier;
 use vigil_adapters::state::DynamoState;
 use vigil_core::noise::NoiseSettings;
@@ -32,6 +33,32 @@ use crate::handler::HandlerError;
 
 /// How long one cold-start call (owners parameter, account id) may take.
 const COLD_START_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One DynamoDB attempt, and one call with the SDK's retries. DynamoDB answers in
+/// milliseconds; these only bound a table that hangs (the breaker then skips the rest of the
+/// alert's state calls), and are loose enough for the local AWS on a loaded machine.
+const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
+const DYNAMODB_CALL_TIMEOUT: Duration = Duration::from_secs(4);
+/// How long state calls are skipped after the table failed (see `DynamoState::with_breaker`).
+pub const STATE_BREAKER_HOLD: Duration = Duration::from_secs(15);
+
+/// The DynamoDB client of the state table and the change journal, with call timeouts.
+pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
+        .operation_timeout(DYNAMODB_CALL_TIMEOUT)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .build(),
+    )
+}
+
+/// The state store the functions use: call timeouts and a breaker.
+pub fn dynamo_state(sdk: &SdkConfig, table: &str) -> DynamoState {
+    DynamoState::new(dynamodb_client(sdk), table).with_breaker(STATE_BREAKER_HOLD)
+}
 
 /// The time limits of one alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,7 +142,7 @@ pub type AwsChangeSource = JournalFirst<JournalChangeSource, CloudTrailChangeSou
 
 /// The deps wired to AWS and Slack.
 pub type AwsDeps =
-    Deps<AwsChangeSource, BedrockApiInfo, CloudWatchInfo, SlackNotifier, SnsNotifier, DynamoState>;
+    Deps<AwsChangeSource, BedrockApiInfo, CloudWatchInfo, SlackChannel, SnsNotifier, DynamoState>;
 
 /// Loads the SDK configuration the standard way (`AWS_REGION`, `AWS_ENDPOINT_URL`, the
 /// function role's credentials).
@@ -150,7 +177,7 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<AwsDeps, HandlerE
                 tracing::info!(table = %table, account = %account, region = %region, "enrichment reads the change journal first");
                 JournalFirst::new(
                     JournalChangeSource::new(
-                        aws_sdk_dynamodb::Client::new(sdk),
+                        dynamodb_client(sdk),
                         table.clone(),
                         account,
                         region,
@@ -171,7 +198,11 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<AwsDeps, HandlerE
         BedrockApiInfo::new(clients.bedrock.clone()),
         CloudWatchInfo::new(clients.cloudwatch.clone()),
     );
-    let threads = slack.as_ref().is_some_and(|s| s.mode() == "bot token");
+    // Credentials not loaded at cold start: repeats are counted, not threaded, for the life of
+    // this execution environment (a later load cannot tell the groups already decided).
+    let threads = slack
+        .as_ref()
+        .is_some_and(|s| s.mode() == Some("bot token"));
     let channels = Channels {
         slack,
         // SNS needs no credentials of its own, and owners-file routes may name topics even
@@ -181,7 +212,7 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<AwsDeps, HandlerE
     let deps = Deps::new(enricher, channels, settings, Budgets::from_config(config));
     Ok(match &config.table_name {
         Some(table) => deps.with_state(
-            DynamoState::new(aws_sdk_dynamodb::Client::new(sdk), table.clone()),
+            dynamo_state(sdk, table),
             config.noise.clone(),
             threads,
         ),
@@ -193,32 +224,41 @@ async fn slack_notifier(
     config: &Config,
     sdk: &SdkConfig,
     reference: &vigil_adapters::secrets::SecretRef,
-) -> Result<SlackNotifier, HandlerError> {
-    let credentials = SecretLoader::new(sdk)
-        .slack_credentials(reference)
-        .await
-        .map_err(|e| {
-            // A throttled or slow secret store is worth the cold start's retry; a missing
-            // or invalid secret is a configuration to fix.
-            if e.is_retryable() {
-                HandlerError::Internal {
-                    message: format!("{}: {e}", config::SLACK_SECRET),
-                    retryable: true,
-                }
-            } else {
-                HandlerError::Config(ConfigError::new(config::SLACK_SECRET, e.to_string()))
-            }
-        })?;
+) -> Result<SlackChannel, HandlerError> {
     let http = http_client().map_err(|e| HandlerError::Internal {
         message: format!("the HTTP client for Slack could not be built: {e}"),
         retryable: false,
     })?;
+    let loader = Arc::new(SecretLoader::new(sdk));
+    let credentials = match loader.slack_credentials(reference).await {
+        Ok(credentials) => credentials,
+        // A slow, throttled or failing secret store: start anyway, so SNS still delivers and
+        // the ledger says why Slack did not; each Slack send tries the load again.
+        Err(e) if e.is_retryable() => {
+            tracing::warn!(error = %e, "{}: Slack credentials not loaded at cold start; trying again on each Slack message", config::SLACK_SECRET);
+            return Ok(SlackChannel::deferred(
+                loader,
+                reference.clone(),
+                http,
+                config.slack_api_base.clone(),
+                e.to_string(),
+            ));
+        }
+        // A missing or invalid secret is a configuration to fix.
+        Err(e) => {
+            return Err(HandlerError::Config(ConfigError::new(
+                config::SLACK_SECRET,
+                e.to_string(),
+            )));
+        }
+    };
     let notifier = SlackNotifier::new(http, credentials);
     match &config.slack_api_base {
         Some(base) => notifier
             .with_api_base(base)
+            .map(SlackChannel::ready)
             .map_err(|e| ConfigError::new(config::SLACK_API_BASE, e.reason()).into()),
-        None => Ok(notifier),
+        None => Ok(SlackChannel::ready(notifier)),
     }
 }
 
@@ -284,7 +324,7 @@ pub fn default_owners(config: &Config, team: &str) -> Owners {
 /// Slack routes without Slack credentials (their messages fail, and with no other channel the
 /// alert is dead-lettered), or several webhook secrets while one credential serves every
 /// route (with a webhook, every message lands in that webhook's channel).
-fn warn_about_slack_routes(owners: &Owners, slack: Option<&SlackNotifier>) {
+fn warn_about_slack_routes(owners: &Owners, slack: Option<&SlackChannel>) {
     let slack_routes: Vec<&str> = owners
         .destinations()
         .filter(|(_, d)| d.slack_channel.is_some() || d.slack_webhook_secret.is_some())
@@ -296,7 +336,7 @@ fn warn_about_slack_routes(owners: &Owners, slack: Option<&SlackNotifier>) {
             "routes send to Slack but {} is not set: their Slack messages will fail",
             config::SLACK_SECRET
         ),
-        Some(s) if s.mode() == "webhook" => {
+        Some(s) if s.mode() == Some("webhook") => {
             let secrets: std::collections::BTreeSet<&str> = owners
                 .destinations()
                 .filter_map(|(_, d)| d.slack_webhook_secret.as_deref())

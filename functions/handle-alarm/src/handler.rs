@@ -429,7 +429,8 @@ where
     if let Some(state) = &deps.state {
         return crate::control::respond(alert, deps, state, now, limit, journaled, function).await;
     }
-    let (report, mut metrics, context_partial) = enrich_and_evaluate(alert, deps, now, limit).await;
+    let (report, mut metrics, missing) = enrich_and_evaluate(alert, deps, now, limit).await;
+    let context_partial = !missing.is_empty();
     let time_left = limit.share(deps.budgets.delivery, Duration::ZERO);
     let deliveries = deliver(&report, deps, time_left).await;
     metrics.notifications_sent = deliveries.iter().filter(|d| d.ok).count() as u64;
@@ -445,13 +446,14 @@ where
 }
 
 /// Gathers an alert's context within its share of the time left and evaluates it: the
-/// report, the enrichment metrics, and whether some context is missing.
+/// report, the enrichment metrics, and the context that is missing (`source: reason`, masked;
+/// empty when nothing is).
 pub async fn enrich_and_evaluate<C, B, M, S, N, St>(
     alert: Alert,
     deps: &Deps<C, B, M, S, N, St>,
     now: DateTime<Utc>,
     limit: TimeLimit,
-) -> (Report, InvocationMetrics, bool)
+) -> (Report, InvocationMetrics, Vec<String>)
 where
     C: ChangeSource,
     B: BedrockInfo,
@@ -473,9 +475,12 @@ where
         .iter()
         .filter(|m| m.reason.to_ascii_lowercase().contains("throttl"))
         .count() as u64;
-    let context_partial = !missing.is_empty();
+    let missing: Vec<String> = missing
+        .iter()
+        .map(|m| mask_secrets(&format!("{}: {}", m.source, m.reason)))
+        .collect();
     let report = pipeline::evaluate(alert, &ctx, &deps.settings, &deps.redactor);
-    (report, metrics, context_partial)
+    (report, metrics, missing)
 }
 
 /// One channel's delivery result as an outcome record (errors masked).

@@ -36,7 +36,7 @@ use serde_json::Value;
 use vigil_adapters::bedrock::BedrockApiInfo;
 use vigil_adapters::cloudwatch::CloudWatchInfo;
 use vigil_adapters::journal::{ChangeJournal, ChangeRecorder, JournalError, Recorded};
-use vigil_adapters::slack::SlackNotifier;
+use vigil_adapters::slack::SlackChannel;
 use vigil_adapters::sns::SnsNotifier;
 use vigil_adapters::state::DynamoState;
 use vigil_core::enrich::Context;
@@ -137,7 +137,7 @@ pub type AwsDeps = Deps<
     AwsChangeSource,
     BedrockApiInfo,
     CloudWatchInfo,
-    SlackNotifier,
+    SlackChannel,
     SnsNotifier,
     DynamoState,
 >;
@@ -151,7 +151,7 @@ pub async fn build_aws(
     Ok(Deps {
         base,
         journal: ChangeJournal::new(
-            aws_sdk_dynamodb::Client::new(sdk),
+            handle_alarm::deps::dynamodb_client(sdk),
             config.table_name.clone(),
         ),
         journal_ttl: config.shared.journal_ttl,

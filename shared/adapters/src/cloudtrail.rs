@@ -116,7 +116,7 @@ pub enum LookupError {
     #[error("LookupEvents throttled; budget of {} spent", human(.budget))]
     Throttled { budget: Duration },
     /// The budget ran out waiting for an answer.
-    #[error("budget of {} spent", human(.budget))]
+    #[error("no LookupEvents answer within the budget of {}", human(.budget))]
     BudgetSpent { budget: Duration },
     /// No request slot of the pacer is left within the budget (this lookup's earlier pages or
     /// the process's other lookups took them).

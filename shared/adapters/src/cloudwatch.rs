@@ -41,6 +41,23 @@ impl CloudWatchInfo {
     }
 }
 
+/// The statistic as `GetMetricData` names it. Alarm notifications sent through SNS spell
+/// the standard statistics `SUM`, `AVERAGE`, `SAMPLE_COUNT`, ...; `GetMetricData` wants `Sum`,
+/// `Average`, `SampleCount` (extended statistics such as `p99` pass as they are).
+fn statistic(stat: Option<&str>) -> &str {
+    match stat {
+        None => "Average",
+        Some(s) => match s.to_ascii_uppercase().replace('_', "").as_str() {
+            "SUM" => "Sum",
+            "AVERAGE" => "Average",
+            "MINIMUM" => "Minimum",
+            "MAXIMUM" => "Maximum",
+            "SAMPLECOUNT" => "SampleCount",
+            _ => s,
+        },
+    }
+}
+
 /// The period to chart: the alarm's own, at least a minute (high-resolution periods would
 /// return thousands of points for three hours), in whole minutes as `GetMetricData` requires.
 fn chart_period(metric: &MetricRef) -> i32 {
@@ -139,7 +156,7 @@ impl MetricInfo for CloudWatchInfo {
                             .build(),
                     )
                     .period(period)
-                    .stat(metric.stat.as_deref().unwrap_or("Average"))
+                    .stat(statistic(metric.stat.as_deref()))
                     .build(),
             )
             .build();
@@ -242,6 +259,15 @@ mod tests {
         assert_eq!(median(&[1.0, 2.0, 3.0, 10.0]), Some(2.5));
         assert_eq!(median(&[]), None);
         assert_eq!(median(&[f64::NAN, 5.0]), Some(5.0));
+    }
+
+    #[test]
+    fn sns_spellings_of_statistics_become_get_metric_data_names() {
+        assert_eq!(statistic(Some("SUM")), "Sum");
+        assert_eq!(statistic(Some("SAMPLE_COUNT")), "SampleCount");
+        assert_eq!(statistic(Some("Maximum")), "Maximum");
+        assert_eq!(statistic(Some("p99")), "p99");
+        assert_eq!(statistic(None), "Average");
     }
 
     #[test]

@@ -599,8 +599,19 @@ impl SecretLoader {
                     .send()
                     .await
                     .map_err(|e| classify(reference, &e))?;
-                out.secret_string
-                    .ok_or_else(|| SecretError::new(reference, SecretProblem::NoValue, false))
+                match (out.secret_string, out.secret_binary, out.arn, out.name) {
+                    (Some(value), ..) => Ok(value),
+                    // GetSecretValue always names the secret; an answer that names nothing
+                    // was not read (a cut-off body parses as an empty one): worth a retry.
+                    (None, None, None, None) => Err(SecretError::new(
+                        reference,
+                        SecretProblem::Unavailable(
+                            "Secrets Manager's answer named no secret (unreadable)".to_string(),
+                        ),
+                        true,
+                    )),
+                    _ => Err(SecretError::new(reference, SecretProblem::NoValue, false)),
+                }
             }
             SecretStore::Ssm => {
                 let out = self
@@ -611,9 +622,19 @@ impl SecretLoader {
                     .send()
                     .await
                     .map_err(|e| classify(reference, &e))?;
-                out.parameter
-                    .and_then(|p| p.value)
-                    .ok_or_else(|| SecretError::new(reference, SecretProblem::NoValue, false))
+                match out.parameter {
+                    Some(p) => p
+                        .value
+                        .ok_or_else(|| SecretError::new(reference, SecretProblem::NoValue, false)),
+                    // GetParameter always returns the parameter: see above.
+                    None => Err(SecretError::new(
+                        reference,
+                        SecretProblem::Unavailable(
+                            "SSM's answer held no parameter (unreadable)".to_string(),
+                        ),
+                        true,
+                    )),
+                }
             }
         }
     }

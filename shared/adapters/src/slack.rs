@@ -24,7 +24,7 @@ use vigil_core::redact::mask_secrets;
 use vigil_core::render::SlackMessage;
 
 use crate::delivery::{Budget, RetryPolicy, cap, channel_label};
-use crate::secrets::{InvalidValue, SlackCredentials};
+use crate::secrets::{InvalidValue, SecretLoader, SecretRef, SlackCredentials};
 
 /// Slack's Web API.
 pub const DEFAULT_API_BASE: &str = "https://slack.com/api";
@@ -444,11 +444,16 @@ fn echo(text: &str) -> String {
 }
 
 /// An incoming webhook answers `ok` (200) or an error word as plain text with a 4xx/5xx.
+///
+/// A 2xx with any other body did not come from Slack's webhook (a proxy's page, a cut-off
+/// answer): whether the message arrived is unknown, so it counts as a transient failure. A
+/// retry may post it twice; counting it as sent could lose it.
 fn webhook_verdict(status: StatusCode, body: &str, retry_after: Option<Duration>) -> Verdict {
     let word = echo(body);
     let reason = format!("HTTP {} {word}", status.as_u16());
     match status.as_u16() {
-        200..=299 => Verdict::Sent(None),
+        200..=299 if is_webhook_ok(body) => Verdict::Sent(None),
+        200..=299 => Verdict::Transient(format!("{reason} (not Slack's answer `ok`)")),
         429 => Verdict::RateLimited {
             after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
             reason,
@@ -459,6 +464,16 @@ fn webhook_verdict(status: StatusCode, body: &str, retry_after: Option<Duration>
         408 | 500..=599 => Verdict::Transient(reason),
         _ => Verdict::Permanent(reason),
     }
+}
+
+/// Slack's webhook answers `ok`; workflow webhooks answer `{"ok": true}`.
+fn is_webhook_ok(body: &str) -> bool {
+    let body = body.trim();
+    body == "ok"
+        || serde_json::from_str::<Value>(body)
+            .ok()
+            .and_then(|j| j.get("ok").and_then(Value::as_bool))
+            == Some(true)
 }
 
 /// Web API errors worth another attempt.
@@ -512,6 +527,127 @@ fn web_api_verdict(status: StatusCode, body: &str, retry_after: Option<Duration>
     }
 }
 
+/// The Slack channel of a function: credentials loaded at cold start, or, when the secret
+/// store did not answer then (slow, throttled, failing), loaded again each time a message is
+/// to be sent until a load succeeds. A function whose Slack secret is briefly unreachable
+/// keeps delivering to SNS, and says in each Slack failure why Slack was not tried, instead
+/// of exiting and leaving every event to Lambda's retries.
+#[derive(Debug)]
+pub struct SlackChannel {
+    ready: tokio::sync::OnceCell<SlackNotifier>,
+    deferred: Option<DeferredCredentials>,
+}
+
+/// What a deferred load needs.
+#[derive(Debug)]
+struct DeferredCredentials {
+    loader: std::sync::Arc<SecretLoader>,
+    reference: SecretRef,
+    http: reqwest::Client,
+    api_base: Option<String>,
+    /// Why the cold start's load failed.
+    first_failure: String,
+}
+
+impl SlackChannel {
+    /// A channel with its notifier built.
+    pub fn ready(notifier: SlackNotifier) -> Self {
+        Self {
+            ready: tokio::sync::OnceCell::new_with(Some(notifier)),
+            deferred: None,
+        }
+    }
+
+    /// A channel whose credentials behind `reference` are loaded when first needed (the
+    /// loader does not cache failures). `api_base` as in [`SlackNotifier::with_api_base`];
+    /// `first_failure` says why the cold start could not load them.
+    pub fn deferred(
+        loader: std::sync::Arc<SecretLoader>,
+        reference: SecretRef,
+        http: reqwest::Client,
+        api_base: Option<String>,
+        first_failure: String,
+    ) -> Self {
+        Self {
+            ready: tokio::sync::OnceCell::new(),
+            deferred: Some(DeferredCredentials {
+                loader,
+                reference,
+                http,
+                api_base,
+                first_failure,
+            }),
+        }
+    }
+
+    /// `webhook` or `bot token` once the credentials are loaded.
+    pub fn mode(&self) -> Option<&'static str> {
+        self.ready.get().map(SlackNotifier::mode)
+    }
+
+    async fn notifier(&self, time_left: Duration) -> Result<&SlackNotifier, String> {
+        if let Some(n) = self.ready.get() {
+            return Ok(n);
+        }
+        let Some(d) = &self.deferred else {
+            return Err("no Slack credentials".to_string());
+        };
+        let load = async {
+            let credentials = d
+                .loader
+                .slack_credentials(&d.reference)
+                .await
+                .map_err(|e| e.to_string())?;
+            let notifier = SlackNotifier::new(d.http.clone(), credentials);
+            match &d.api_base {
+                Some(base) => notifier
+                    .with_api_base(base)
+                    .map_err(|e| e.reason().to_string()),
+                None => Ok(notifier),
+            }
+        };
+        let bounded = async {
+            tokio::time::timeout(time_left, load)
+                .await
+                .unwrap_or_else(|_| Err(format!("not loaded within {} ms", time_left.as_millis())))
+        };
+        self.ready.get_or_try_init(|| bounded).await.map_err(|e| {
+            mask_secrets(&format!(
+                "Slack credentials not loaded: {e} (at cold start: {})",
+                d.first_failure
+            ))
+        })
+    }
+}
+
+impl Notifier for SlackChannel {
+    fn name(&self) -> &str {
+        "slack"
+    }
+
+    fn send(
+        &self,
+        message: &Outgoing,
+        time_left: Duration,
+    ) -> impl Future<Output = Result<Delivered, DeliveryError>> + Send {
+        async move {
+            let started = std::time::Instant::now();
+            match self.notifier(time_left).await {
+                Ok(n) => {
+                    n.deliver(message, time_left.saturating_sub(started.elapsed()))
+                        .await
+                }
+                Err(reason) => Err(DeliveryError {
+                    channel: channel_label(message),
+                    reason,
+                    retryable: true,
+                    attempts: 0,
+                }),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -560,6 +696,22 @@ mod tests {
             webhook_verdict(s(503), "", None),
             Verdict::Transient(_)
         ));
+    }
+
+    #[test]
+    fn a_webhook_200_that_is_not_slacks_ok_is_not_counted_as_sent() {
+        let ok = StatusCode::OK;
+        assert_eq!(webhook_verdict(ok, "ok\n", None), Verdict::Sent(None));
+        assert_eq!(
+            webhook_verdict(ok, r#"{"ok": true}"#, None),
+            Verdict::Sent(None)
+        );
+        for body in ["<html><head><title>502 Bad Gat", "", r#"{"ok": tr"#, r#"{"ok":false}"#] {
+            assert!(
+                matches!(webhook_verdict(ok, body, None), Verdict::Transient(_)),
+                "{body:?}"
+            );
+        }
     }
 
     #[test]

@@ -53,7 +53,8 @@
 //! the contents of an item; callers fail open (an alert is still sent without state).
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
@@ -226,11 +227,47 @@ async fn back_off(attempt: u32) {
     tokio::time::sleep(Duration::from_millis(base + jitter)).await;
 }
 
+/// Stops calling a table that just failed: one alert makes about ten state calls, and a
+/// table that hangs would otherwise cost each of them its whole timeout, eating the time the
+/// alert needs to be delivered. Opened by a timeout, a 5xx, an unreachable endpoint or an
+/// unreadable answer (not by throttling, which the SDK's backoff absorbs, nor by a failed
+/// condition); while open, calls fail at once (callers fail open). Shared by clones.
+#[derive(Debug, Clone)]
+struct Breaker {
+    hold: Duration,
+    opened: Arc<Mutex<Option<(Instant, String)>>>,
+}
+
+impl Breaker {
+    fn trip(&self, reason: &str) {
+        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        *opened = Some((Instant::now(), reason.to_string()));
+    }
+
+    /// Why calls are skipped now, if they are.
+    fn open_because(&self) -> Option<String> {
+        let mut opened = self.opened.lock().unwrap_or_else(|e| e.into_inner());
+        match opened.as_ref() {
+            Some((at, reason)) if at.elapsed() < self.hold => Some(format!(
+                "skipped: the table failed {} ms ago ({reason}); calls resume {} s after that",
+                at.elapsed().as_millis(),
+                self.hold.as_secs()
+            )),
+            Some(_) => {
+                *opened = None;
+                None
+            }
+            None => None,
+        }
+    }
+}
+
 /// The noise-control state in one DynamoDB table (layout in the module docs).
 #[derive(Debug, Clone)]
 pub struct DynamoState {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    breaker: Option<Breaker>,
 }
 
 impl DynamoState {
@@ -240,6 +277,32 @@ impl DynamoState {
         Self {
             client,
             table: table.into(),
+            breaker: None,
+        }
+    }
+
+    /// After a call fails with a timeout, a 5xx, a connection failure or an unreadable answer,
+    /// the [`StateStore`] calls fail at once for `hold` (the ledger write is still tried:
+    /// it is the record of what happened). The functions set this; give the client timeouts
+    /// too ([`aws_sdk_dynamodb::config::timeout::TimeoutConfig`]), or a hanging table still
+    /// costs the first call its whole wait.
+    pub fn with_breaker(mut self, hold: Duration) -> Self {
+        self.breaker = Some(Breaker {
+            hold,
+            opened: Arc::new(Mutex::new(None)),
+        });
+        self
+    }
+
+    /// `Err` when the breaker is open: `operation` is skipped.
+    fn closed(&self, operation: &str) -> Result<(), StateError> {
+        match self.breaker.as_ref().and_then(Breaker::open_because) {
+            Some(reason) => Err(StateError {
+                operation: operation.to_string(),
+                reason: format!("DynamoDB table {}: {reason}", self.table),
+                retryable: true,
+            }),
+            None => Ok(()),
         }
     }
 
@@ -259,6 +322,12 @@ impl DynamoState {
         E: ProvideErrorMetadata + std::error::Error + 'static,
     {
         let failure = sdk_failure(err);
+        if failure.retryable
+            && !failure.throttled
+            && let Some(breaker) = &self.breaker
+        {
+            breaker.trip(&format!("{call}: {}", failure.message));
+        }
         StateError {
             operation: operation.to_string(),
             reason: format!(
@@ -945,14 +1014,17 @@ impl StateStore for DynamoState {
         lease: Duration,
         ttl: Duration,
     ) -> Result<Claim, StateError> {
+        self.closed("claim")?;
         self.claim_event(event_id, now, lease, ttl).await
     }
 
     async fn settle(&self, event_id: &str, done: bool) -> Result<(), StateError> {
+        self.closed("settle")?;
         self.settle_event(event_id, done).await
     }
 
     async fn active_silences(&self, now: DateTime<Utc>) -> Result<Vec<Silence>, StateError> {
+        self.closed("active_silences")?;
         let mut silences = self.silences(false, now).await.map_err(|e| StateError {
             operation: "active_silences".to_string(),
             ..e
@@ -962,6 +1034,7 @@ impl StateStore for DynamoState {
     }
 
     async fn group(&self, key: &str) -> Result<Option<GroupState>, StateError> {
+        self.closed("group")?;
         self.read_group(key).await
     }
 
@@ -971,6 +1044,7 @@ impl StateStore for DynamoState {
         expected_version: Option<u64>,
         ttl: Duration,
     ) -> Result<bool, StateError> {
+        self.closed("put_group")?;
         self.write_group(
             "put_group",
             group,
@@ -981,14 +1055,17 @@ impl StateStore for DynamoState {
     }
 
     async fn add_thread(&self, key: &str, thread: &Thread) -> Result<(), StateError> {
+        self.closed("add_thread")?;
         self.add_group_thread(key, thread).await
     }
 
     async fn pointed_group(&self, pointer: &str) -> Result<Option<String>, StateError> {
+        self.closed("pointed_group")?;
         self.read_pointer(pointer).await
     }
 
     async fn point(&self, pointer: &str, group_key: &str, ttl: Duration) -> Result<(), StateError> {
+        self.closed("point")?;
         self.write_pointer(pointer, group_key, ttl).await
     }
 
@@ -1000,6 +1077,7 @@ impl StateStore for DynamoState {
         interval: Duration,
         max_wait: Duration,
     ) -> Result<Slot, StateError> {
+        self.closed("reserve_slot")?;
         self.reserve(channel, now, slots, interval, max_wait).await
     }
 
@@ -1010,10 +1088,12 @@ impl StateStore for DynamoState {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<(), StateError> {
+        self.closed("add_to_digest")?;
         self.add_digest(channel, title, now, ttl).await
     }
 
     async fn take_digest(&self, channel: &str) -> Result<Option<Digest>, StateError> {
+        self.closed("take_digest")?;
         self.take(channel).await
     }
 

@@ -209,6 +209,73 @@ impl LocalAws {
             .unwrap_or_default()
     }
 
+    /// Every SNS notification moto holds, as (topic name, message, subject, message
+    /// attributes), from `GET /moto-api/data.json` (each topic's `sent_notifications`).
+    pub async fn sns_notifications(&self) -> Vec<(String, String, String, Value)> {
+        fn walk(v: &Value, topic: Option<&str>, out: &mut Vec<(String, String, String, Value)>) {
+            match v {
+                Value::Object(map) => {
+                    let here = map
+                        .get("arn")
+                        .or_else(|| map.get("topic_arn"))
+                        .and_then(Value::as_str)
+                        .filter(|a| a.starts_with("arn:aws:sns:"))
+                        .or(topic);
+                    if let Some(Value::Array(sent)) = map.get("sent_notifications") {
+                        for n in sent {
+                            let field = |i: usize| {
+                                n.get(i)
+                                    .and_then(Value::as_str)
+                                    .unwrap_or_default()
+                                    .to_owned()
+                            };
+                            let name = here.and_then(|a| a.rsplit(':').next()).unwrap_or("?");
+                            out.push((
+                                name.to_owned(),
+                                field(1),
+                                field(2),
+                                n.get(3).cloned().unwrap_or(Value::Null),
+                            ));
+                        }
+                    }
+                    for (k, child) in map {
+                        if k != "sent_notifications" {
+                            walk(child, here, out);
+                        }
+                    }
+                }
+                Value::Array(items) => items.iter().for_each(|i| walk(i, topic, out)),
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.moto_data().await, None, &mut out);
+        out
+    }
+
+    /// Forget everything both servers hold (AWS resources, seeded events, faults, request
+    /// logs, the Slack script and messages): a fresh stand-in without a restart.
+    pub async fn reset(&self) {
+        self.call(
+            reqwest::Method::POST,
+            format!("{}/_vigil/reset", self.aws.url),
+            None,
+        )
+        .await;
+        self.call(
+            reqwest::Method::POST,
+            format!("{}/_stand-in/reset", self.slack.url),
+            None,
+        )
+        .await;
+    }
+
+    /// Drop the faults still queued (and the Slack script), keeping everything else.
+    pub async fn clear_faults(&self) {
+        self.faults(serde_json::json!({"clear": true})).await;
+        self.slack_script(serde_json::json!([])).await;
+    }
+
     /// Stop both servers now (dropping the handle does the same).
     pub async fn stop(mut self) {
         let _ = self.aws.child.kill().await;
