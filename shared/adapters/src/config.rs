@@ -87,12 +87,19 @@ where
         code.as_deref().is_some_and(|c| THROTTLE_CODES.contains(&c)) || status == Some(429);
     let (message, transient) = match err {
         SdkError::ServiceError(_) => {
+            // A 2xx read as an error is a body the SDK could not parse (cut off, not the
+            // service's): unreadable, like a `ResponseError`, so worth another try.
+            let unreadable = status.is_some_and(|s| (200..300).contains(&s));
             let text = match (err.code(), err.message()) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_string(),
+                _ if unreadable => format!(
+                    "unreadable response (HTTP {})",
+                    status.unwrap_or(0)
+                ),
                 _ => format!("HTTP {}", status.unwrap_or(0)),
             };
-            (text, status.is_some_and(|s| s >= 500))
+            (text, unreadable || status.is_some_and(|s| s >= 500))
         }
         SdkError::TimeoutError(_) => ("the request timed out".to_string(), true),
         SdkError::DispatchFailure(_) => (
