@@ -41,8 +41,9 @@ test: venv
 
 # The fault matrix (RELIABILITY.md, "Fault injection"): every dependency of handle-alarm x
 # {timeout, 5xx, throttling, malformed} against the built binary; prints the table and
-# writes it to target/fault-matrix.md. About 3 minutes; `make test` (and so CI) runs it.
-faults: venv
+# writes it to target/fault-matrix.md. About 3 minutes; `make test` (and so CI) runs it. The
+# build comes first: the matrix runs the built binary, and `cargo test --test` builds no binary.
+faults: venv build-dev
 	$(CARGO) test --workspace --locked --test fault_matrix -- --ignored --nocapture
 
 check:

@@ -65,6 +65,8 @@ struct Dependency {
     service: Option<&'static str>,
     /// Words that must appear in the ledger entry (any of them) when it failed.
     named_by: &'static [&'static str],
+    /// Slack fails too (the one cell where no channel can deliver).
+    with_slack: bool,
 }
 
 const DEPENDENCIES: [Dependency; 7] = [
@@ -72,38 +74,54 @@ const DEPENDENCIES: [Dependency; 7] = [
         name: "CloudTrail",
         service: Some("cloudtrail"),
         named_by: &["LookupEvents"],
+        with_slack: false,
     },
     Dependency {
         name: "Bedrock",
         service: Some("bedrock"),
         named_by: &["Bedrock Get"],
+        with_slack: false,
     },
     Dependency {
         name: "CloudWatch",
         service: Some("monitoring"),
         named_by: &["CloudWatch"],
+        with_slack: false,
     },
     Dependency {
         name: "DynamoDB",
         service: Some("dynamodb"),
         named_by: &["DynamoDB"],
+        with_slack: false,
     },
     Dependency {
         name: "SNS",
         service: Some("sns"),
         named_by: &["sns:arn"],
+        with_slack: false,
     },
     Dependency {
         name: "Slack",
         service: None,
         named_by: &["slack:webhook failed"],
+        with_slack: false,
     },
     Dependency {
         name: "Secrets Manager",
         service: Some("secretsmanager"),
         named_by: &["Slack credentials not loaded"],
+        with_slack: false,
     },
 ];
+
+/// Both channels down at once: the alert cannot be delivered, so the invocation must fail
+/// (Lambda retries it, then the on-failure destination keeps it) and the ledger says so.
+const BOTH_CHANNELS: Dependency = Dependency {
+    name: "SNS and Slack",
+    service: Some("sns"),
+    named_by: &["sns:arn"],
+    with_slack: true,
+};
 
 /// (column label, localaws fault mode)
 const FAULTS: [(&str, &str); 4] = [
@@ -294,6 +312,9 @@ async fn seed_metric(cw: &aws_sdk_cloudwatch::Client) {
 }
 
 async fn inject(aws: &LocalAws, dependency: Dependency, mode: &str) {
+    if dependency.with_slack {
+        inject_slack(aws, mode).await;
+    }
     match dependency.service {
         Some(service) => {
             aws.faults(json!({
@@ -304,16 +325,18 @@ async fn inject(aws: &LocalAws, dependency: Dependency, mode: &str) {
             }))
             .await;
         }
-        None => {
-            let answer = match mode {
-                "hang" => json!({"status": 200, "delay": HANG_SECS}),
-                "error500" => json!({"status": 500}),
-                "throttle" => json!({"status": 429, "retry_after": 1}),
-                _ => json!({"malformed": true}),
-            };
-            aws.slack_script(Value::Array(vec![answer; 50])).await;
-        }
+        None => inject_slack(aws, mode).await,
     }
+}
+
+async fn inject_slack(aws: &LocalAws, mode: &str) {
+    let answer = match mode {
+        "hang" => json!({"status": 200, "delay": HANG_SECS}),
+        "error500" => json!({"status": 500}),
+        "throttle" => json!({"status": 429, "retry_after": 1}),
+        _ => json!({"malformed": true}),
+    };
+    aws.slack_script(Value::Array(vec![answer; 50])).await;
 }
 
 /// Ledger rows (`pk` = `ledger#...`) as their JSON entries.
@@ -508,6 +531,18 @@ async fn every_dependency_failing_every_way_still_delivers_or_dead_letters_and_i
             cells.push(cell);
         }
     }
+    let both = run_cell(&aws, Some(BOTH_CHANNELS), FAULTS[1]).await;
+    assert_eq!(
+        both.invocation.error_type.as_deref(),
+        Some("DeliveryFailed"),
+        "with no channel left the invocation fails, so Lambda retries and then dead-letters it: {both:?}"
+    );
+    assert!(
+        both.record.starts_with("failed:") && both.record.contains("slack:webhook failed"),
+        "the ledger says both channels failed: {}",
+        both.record
+    );
+    cells.push(both);
     aws.stop().await;
 
     let matrix = table(&cells);
@@ -523,6 +558,7 @@ async fn every_dependency_failing_every_way_still_delivers_or_dead_letters_and_i
     // The outage of a channel must not cost the other one.
     for c in &cells {
         match c.dependency {
+            "SNS and Slack" => {}
             "Slack" | "Secrets Manager" => assert!(c.sns_delivered, "{c:?}"),
             "SNS" => assert!(c.slack_delivered, "{c:?}"),
             _ => assert!(c.slack_delivered && c.sns_delivered, "{c:?}"),
