@@ -552,7 +552,15 @@ async fn every_dependency_failing_every_way_still_delivers_or_dead_letters_and_i
     let failed: Vec<String> = cells
         .iter()
         .filter(|c| !c.passed())
-        .map(|c| format!("{} × {}: {} / {}", c.dependency, c.fault, c.result(), c.record))
+        .map(|c| {
+            format!(
+                "{} × {}: {} / {}",
+                c.dependency,
+                c.fault,
+                c.result(),
+                c.record
+            )
+        })
         .collect();
     assert!(failed.is_empty(), "cells failed:\n{}", failed.join("\n"));
     // The outage of a channel must not cost the other one.

@@ -225,8 +225,7 @@ where
     }
 
     // 5. Enrich and evaluate what will be sent.
-    let (report, mut metrics, missing) =
-        enrich_and_evaluate(alert.clone(), deps, now, limit).await;
+    let (report, mut metrics, missing) = enrich_and_evaluate(alert.clone(), deps, now, limit).await;
     let context_partial = !missing.is_empty();
     if context_partial {
         notes.push(format!("context missing: {}", missing.join("; ")));

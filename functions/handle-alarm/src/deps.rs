@@ -176,12 +176,7 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<AwsDeps, HandlerE
             Ok((account, region)) => {
                 tracing::info!(table = %table, account = %account, region = %region, "enrichment reads the change journal first");
                 JournalFirst::new(
-                    JournalChangeSource::new(
-                        dynamodb_client(sdk),
-                        table.clone(),
-                        account,
-                        region,
-                    ),
+                    JournalChangeSource::new(dynamodb_client(sdk), table.clone(), account, region),
                     lookup,
                 )
             }
@@ -211,11 +206,7 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<AwsDeps, HandlerE
     };
     let deps = Deps::new(enricher, channels, settings, Budgets::from_config(config));
     Ok(match &config.table_name {
-        Some(table) => deps.with_state(
-            dynamo_state(sdk, table),
-            config.noise.clone(),
-            threads,
-        ),
+        Some(table) => deps.with_state(dynamo_state(sdk, table), config.noise.clone(), threads),
         None => deps,
     })
 }

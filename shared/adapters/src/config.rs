@@ -93,10 +93,7 @@ where
             let text = match (err.code(), err.message()) {
                 (Some(c), Some(m)) => format!("{c}: {m}"),
                 (Some(c), None) => c.to_string(),
-                _ if unreadable => format!(
-                    "unreadable response (HTTP {})",
-                    status.unwrap_or(0)
-                ),
+                _ if unreadable => format!("unreadable response (HTTP {})", status.unwrap_or(0)),
                 _ => format!("HTTP {}", status.unwrap_or(0)),
             };
             (text, unreadable || status.is_some_and(|s| s >= 500))

@@ -706,7 +706,12 @@ mod tests {
             webhook_verdict(ok, r#"{"ok": true}"#, None),
             Verdict::Sent(None)
         );
-        for body in ["<html><head><title>502 Bad Gat", "", r#"{"ok": tr"#, r#"{"ok":false}"#] {
+        for body in [
+            "<html><head><title>502 Bad Gat",
+            "",
+            r#"{"ok": tr"#,
+            r#"{"ok":false}"#,
+        ] {
             assert!(
                 matches!(webhook_verdict(ok, body, None), Verdict::Transient(_)),
                 "{body:?}"

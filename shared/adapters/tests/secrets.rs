@@ -307,7 +307,10 @@ async fn a_deferred_slack_channel_fails_while_the_store_fails_and_sends_once_it_
     assert!(e.reason.contains("Slack credentials not loaded"), "{e}");
     assert!(e.reason.contains("at cold start: InternalFailure"), "{e}");
     assert_clean("the failure", &e.to_string());
-    assert!(aws.slack_requests().await.is_empty(), "nothing reached Slack");
+    assert!(
+        aws.slack_requests().await.is_empty(),
+        "nothing reached Slack"
+    );
 
     aws.clear_faults().await;
     let sent = channel

@@ -789,7 +789,10 @@ async fn a_failing_table_opens_the_breaker_so_later_calls_fail_at_once_but_the_l
     let store = DynamoState::new(client, TABLE).with_breaker(Duration::from_secs(60));
     aws.faults(serde_json::json!({"service": "dynamodb", "mode": "error500", "count": 1000}))
         .await;
-    let first = store.claim("evt", Utc::now(), LEASE, TTL).await.unwrap_err();
+    let first = store
+        .claim("evt", Utc::now(), LEASE, TTL)
+        .await
+        .unwrap_err();
     assert!(first.reason.contains("InternalFailure"), "{first}");
     let sent = aws.requests("service=dynamodb").await.len();
     assert!(sent >= 1, "the first call reached the table");
@@ -798,7 +801,10 @@ async fn a_failing_table_opens_the_breaker_so_later_calls_fail_at_once_but_the_l
     let group = store.group("k").await.unwrap_err();
     assert_eq!(group.operation, "group");
     assert!(group.retryable);
-    assert!(group.reason.contains("skipped: the table failed"), "{group}");
+    assert!(
+        group.reason.contains("skipped: the table failed"),
+        "{group}"
+    );
     assert!(group.reason.contains("InternalFailure"), "{group}");
     assert!(store.active_silences(Utc::now()).await.is_err());
     assert_eq!(aws.requests("service=dynamodb").await.len(), sent);
@@ -811,16 +817,30 @@ async fn a_failing_table_opens_the_breaker_so_later_calls_fail_at_once_but_the_l
         .await
         .expect("the ledger write goes through the open breaker");
     assert_eq!(aws.requests("service=dynamodb").await.len(), sent + 1);
-    assert_eq!(store.ledger_by_correlation("corr-breaker").await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .ledger_by_correlation("corr-breaker")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 
     // A failed condition (a duplicate claim) is an answer, not an outage: it opens nothing.
-    let healthy = DynamoState::new(table_client(&aws).await, TABLE).with_breaker(Duration::from_secs(60));
+    let healthy =
+        DynamoState::new(table_client(&aws).await, TABLE).with_breaker(Duration::from_secs(60));
     assert_eq!(
-        healthy.claim("evt-2", Utc::now(), LEASE, TTL).await.unwrap(),
+        healthy
+            .claim("evt-2", Utc::now(), LEASE, TTL)
+            .await
+            .unwrap(),
         Claim::Owned
     );
     assert!(matches!(
-        healthy.claim("evt-2", Utc::now(), LEASE, TTL).await.unwrap(),
+        healthy
+            .claim("evt-2", Utc::now(), LEASE, TTL)
+            .await
+            .unwrap(),
         Claim::Duplicate { .. }
     ));
     assert!(healthy.group("k").await.is_ok(), "breaker still closed");
