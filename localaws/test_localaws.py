@@ -199,6 +199,20 @@ def test_forced_faults_then_normal():
     assert http("GET", AWS + "/_vigil/faults")[2]["faults"] == []
 
 
+def test_hang_answers_504_without_moto_and_clear_drops_queued_faults():
+    sns = client("sns", config=NO_RETRY)
+    http("POST", AWS + "/_vigil/faults", {"service": "sns", "mode": "hang", "delay": 0.2, "count": 5})
+    try:
+        sns.create_topic(Name="never-made")
+        raise AssertionError("a hung request is not answered normally")
+    except ClientError as err:
+        assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 504
+    assert http("GET", AWS + "/_vigil/faults")[2]["faults"][0]["count"] == 4
+    http("POST", AWS + "/_vigil/faults", {"clear": True})
+    assert http("GET", AWS + "/_vigil/faults")[2]["faults"] == []
+    assert sns.list_topics()["Topics"] == [], "the hung CreateTopic never reached moto"
+
+
 # --- Bedrock guardrails -------------------------------------------------------------------------
 
 
@@ -371,6 +385,15 @@ def test_slack_webhook_script_then_ok():
         ("1", 429), ("2", 500), ("3", 400), ("4", 404), ("5", 410), ("6", 200)]
     assert all(a["mono_ms"] <= b["mono_ms"] for a, b in zip(log, log[1:]))
     assert log[0]["path"] == "/services/T000/B000/XXXX" and log[0]["wall"].endswith("Z")
+
+
+def test_slack_malformed_answers_are_200_but_not_slacks():
+    http("POST", SLACK + "/_stand-in/script", [{"malformed": True}, {"malformed": True}])
+    status, _headers, body = http("POST", SLACK + "/services/T000/B000/XXXX", {"text": "1"})
+    assert status == 200 and body.startswith("<html>")
+    status, _headers, body = http("POST", SLACK + "/api/chat.postMessage", {"channel": "#a", "text": "1"},
+                                  headers={"Authorization": "Bearer xoxb-1"})
+    assert status == 200 and body == '{"ok": tr'
 
 
 def test_slack_web_api():
