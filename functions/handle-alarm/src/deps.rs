@@ -37,8 +37,8 @@ const COLD_START_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// One DynamoDB attempt, and one call with the SDK's retries. DynamoDB answers in
 /// milliseconds; these only bound a table that hangs (the breaker then skips the rest of the
 /// alert's state calls), and are loose enough for the local AWS on a loaded machine.
-const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(2);
-const DYNAMODB_CALL_TIMEOUT: Duration = Duration::from_secs(4);
+const DYNAMODB_ATTEMPT_TIMEOUT: Duration = Duration::from_millis(2_500);
+const DYNAMODB_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long state calls are skipped after the table failed (see `DynamoState::with_breaker`).
 pub const STATE_BREAKER_HOLD: Duration = Duration::from_secs(15);
 
