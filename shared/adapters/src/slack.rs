@@ -585,6 +585,26 @@ impl SlackChannel {
         self.ready.get().map(SlackNotifier::mode)
     }
 
+    async fn deliver(
+        &self,
+        message: &Outgoing,
+        time_left: Duration,
+    ) -> Result<Delivered, DeliveryError> {
+        let started = std::time::Instant::now();
+        match self.notifier(time_left).await {
+            Ok(n) => {
+                n.deliver(message, time_left.saturating_sub(started.elapsed()))
+                    .await
+            }
+            Err(reason) => Err(DeliveryError {
+                channel: channel_label(message),
+                reason,
+                retryable: true,
+                attempts: 0,
+            }),
+        }
+    }
+
     async fn notifier(&self, time_left: Duration) -> Result<&SlackNotifier, String> {
         if let Some(n) = self.ready.get() {
             return Ok(n);
@@ -630,21 +650,7 @@ impl Notifier for SlackChannel {
         message: &Outgoing,
         time_left: Duration,
     ) -> impl Future<Output = Result<Delivered, DeliveryError>> + Send {
-        async move {
-            let started = std::time::Instant::now();
-            match self.notifier(time_left).await {
-                Ok(n) => {
-                    n.deliver(message, time_left.saturating_sub(started.elapsed()))
-                        .await
-                }
-                Err(reason) => Err(DeliveryError {
-                    channel: channel_label(message),
-                    reason,
-                    retryable: true,
-                    attempts: 0,
-                }),
-            }
-        }
+        self.deliver(message, time_left)
     }
 }
 
