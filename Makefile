@@ -50,9 +50,21 @@ check:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
+# libFuzzer over every input parser for FUZZ_SECONDS each; fails on any crash (RELIABILITY.md,
+# "Fuzzing"). Installs the pinned cargo-fuzz into target/tools on first use. Not in CI.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) CARGO=$(CARGO) scripts/fuzz.sh $(FUZZ_TARGETS)
+
 # Replays the three situations in examples/demo/ offline with target/debug/vigil.
 demo: build-dev
 	scripts/demo.sh
+
+# Criterion benchmarks of the pure pipeline, per input family (BENCHMARKS.md, "Pure pipeline"). Not in CI.
+.PHONY: bench
+bench:
+	$(CARGO) bench --locked -p vigil-core --bench pipeline
 
 # Lints and security-checks template.yaml offline (cfn-lint + serverless rules, the SAM transform,
 # an IAM guard, checkov) with the pinned tools of requirements-validate.txt (own venv: target/validate-venv).
@@ -67,3 +79,11 @@ build: venv
 # Validates, then `sam build` and `sam deploy --guided` (docs/DEPLOY.md).
 deploy: venv
 	scripts/deploy.sh
+
+# Whole-process figures of the function binaries for BENCHMARKS.md ("Whole process"): start-up,
+# peak memory, size, own CPU versus waiting, debug and release builds. Takes minutes; not in CI.
+.PHONY: bench-process
+bench-process: venv
+	$(CARGO) build --workspace --all-targets --locked
+	$(CARGO) build --release --locked --bin handle-alarm --bin handle-event --bin slack-actions
+	$${CARGO_TARGET_DIR:-target}/debug/examples/process_figures debug release

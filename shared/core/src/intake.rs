@@ -175,7 +175,7 @@ fn parse_records(records: &Value) -> Result<Vec<Alert>, IntakeError> {
         r.get("Sns").is_some() || r.get("EventSource").and_then(Value::as_str) == Some("aws:sns")
     });
     if is_sns {
-        let event: SnsEvent = typed(records_wrapper(records), "SNS event")?;
+        let event: SnsEvent = typed(&records_wrapper(records), "SNS event")?;
         let mut alerts = Vec::with_capacity(event.records.len());
         for (i, record) in event.records.iter().enumerate() {
             let sns = &record.sns;
@@ -207,8 +207,9 @@ fn records_wrapper(records: &Value) -> Value {
     Value::Object(m)
 }
 
-/// Deserialize with the JSON path of the first failure in the error.
-fn typed<T: serde::de::DeserializeOwned>(value: Value, what: &str) -> Result<T, IntakeError> {
+/// Deserialize with the JSON path of the first failure in the error. Reads the value in place
+/// (no copy of the whole document first).
+fn typed<T: serde::de::DeserializeOwned>(value: &Value, what: &str) -> Result<T, IntakeError> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         IntakeError::new(
@@ -540,7 +541,7 @@ fn parse_direct_alarm(value: &Value) -> Result<Alert, IntakeError> {
             format!("source is {source:?}, expected \"aws.cloudwatch\""),
         ));
     }
-    let event: CloudWatchAlarm<Value, Value> = typed(value.clone(), &what)?;
+    let event: CloudWatchAlarm<Value, Value> = typed(value, &what)?;
     let arn = event.alarm_arn.as_deref().map(|a| a.trim().to_string());
     let region = event
         .region
@@ -587,9 +588,9 @@ fn parse_eventbridge(value: &Value) -> Result<Alert, IntakeError> {
                     format!("missing 'detail'{hint}"),
                 ));
             }
-            let event: EventBridgeEvent<Value> = typed(value.clone(), &what)?;
+            let event: EventBridgeEvent<Value> = typed(value, &what)?;
             let data: CloudWatchAlarmData<Value, Value> =
-                typed(event.detail.clone(), &format!("{what} detail"))?;
+                typed(&event.detail, &format!("{what} detail"))?;
             let arn = event
                 .resources
                 .as_ref()

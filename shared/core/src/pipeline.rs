@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::classify::{self, RuleSet};
 use crate::enrich::{self, Context, Correlation};
-use crate::model::{AlarmState, Alert, AlertBody, Change, Finding, InputFamily, Kind};
+use crate::model::{Actor, AlarmState, Alert, AlertBody, Change, Finding, InputFamily, Kind};
 use crate::redact::{ContentPolicy, Redactor};
 use crate::render::{self, RenderInput, SlackMessage, SnsNotification};
 use crate::route::{self, Destination, Owners, RouteDecision};
@@ -81,14 +81,18 @@ pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Red
     }
     // Redact first: every later stage, and the JSON report itself, sees only safe values.
     let alert = sanitize_alert(alert, settings.policy, redactor);
+    // Field by field, so the changes are copied once (sanitized), not cloned and dropped.
     let ctx = Context {
+        window: ctx.window,
+        looked_up_at: ctx.looked_up_at,
         changes: ctx
             .changes
             .iter()
-            .cloned()
-            .map(|c| sanitize_change(c, settings.policy, redactor))
+            .map(|c| sanitized_change(c, settings.policy, redactor))
             .collect(),
-        ..ctx.clone()
+        sources: ctx.sources.clone(),
+        missing: ctx.missing.clone(),
+        service: ctx.service.clone(),
     };
     let ctx = &ctx;
     let correlation = enrich::correlate(&alert, ctx, settings.max_causes);
@@ -145,7 +149,19 @@ pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Red
             correlation_id: &alert.id,
         };
         let d: &Destination = &matched.destination;
-        if d.slack_channel.is_some() || d.slack_webhook_secret.is_some() {
+        let wants_slack = d.slack_channel.is_some() || d.slack_webhook_secret.is_some();
+        let wants_sns = d.sns_topic_arn.is_some();
+        // One view for both channels when the route has both.
+        let (slack_message, sns_message) = match (wants_slack, wants_sns) {
+            (true, true) => {
+                let (s, n) = render::slack_and_sns(&input, redactor);
+                (Some(s), Some(n))
+            }
+            (true, false) => (Some(render::slack::slack(&input, redactor)), None),
+            (false, true) => (None, Some(render::sns::sns(&input, redactor))),
+            (false, false) => (None, None),
+        };
+        if let Some(message) = slack_message {
             slack.push(Addressed {
                 route: matched.name.clone(),
                 team: d.team.clone(),
@@ -154,22 +170,18 @@ pub fn evaluate(alert: Alert, ctx: &Context, settings: &Settings, redactor: &Red
                     .clone()
                     .or_else(|| d.slack_webhook_secret.clone()),
                 message: if settings.interactive {
-                    render::slack::with_buttons(
-                        render::slack::slack(&input, redactor),
-                        &input,
-                        redactor,
-                    )
+                    render::slack::with_buttons(message, &input, redactor)
                 } else {
-                    render::slack::slack(&input, redactor)
+                    message
                 },
             });
         }
-        if d.sns_topic_arn.is_some() {
+        if let Some(message) = sns_message {
             sns.push(Addressed {
                 route: matched.name.clone(),
                 team: d.team.clone(),
                 destination: d.sns_topic_arn.clone(),
-                message: render::sns::sns(&input, redactor),
+                message,
             });
         }
     }
@@ -389,7 +401,7 @@ fn sanitize_alert(mut alert: Alert, policy: ContentPolicy, r: &Redactor) -> Aler
                 .collect();
             AlertBody::Alarm(a)
         }
-        AlertBody::ApiCall(c) => AlertBody::ApiCall(sanitize_change(c, policy, r)),
+        AlertBody::ApiCall(c) => AlertBody::ApiCall(sanitized_change(&c, policy, r)),
         AlertBody::Config(mut c) => {
             for f in [
                 &mut c.rule_name,
@@ -410,33 +422,43 @@ fn sanitize_alert(mut alert: Alert, policy: ContentPolicy, r: &Redactor) -> Aler
     alert
 }
 
-fn sanitize_change(mut c: Change, policy: ContentPolicy, r: &Redactor) -> Change {
-    c.event_id = r.identifier(&c.event_id, 128);
-    c.event_name = r.identifier(&c.event_name, 128);
-    c.event_source = r.identifier(&c.event_source, 128);
-    c.actor.name = r.identifier(&c.actor.name, 256);
-    c.actor.arn = c.actor.arn.as_deref().map(|x| r.identifier(x, 512));
-    c.actor.role_arn = c.actor.role_arn.as_deref().map(|x| r.identifier(x, 512));
-    c.actor.session_name = c
-        .actor
-        .session_name
-        .as_deref()
-        .map(|x| r.identifier(x, 128));
-    c.actor.invoked_by = c.actor.invoked_by.as_deref().map(|x| r.identifier(x, 128));
-    c.source_ip = c.source_ip.as_deref().map(|x| r.identifier(x, 128));
-    c.user_agent = c.user_agent.as_deref().map(|x| r.identifier(x, 256));
-    c.error_message = c
-        .error_message
-        .as_deref()
-        .and_then(|x| r.free_text(x, policy, 512));
-    c.request = c
-        .request
-        .into_iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => (k, serde_json::Value::String(r.identifier(&s, 256))),
-            other => (k, other),
-        })
-        .collect();
-    c.resources = c.resources.iter().map(|x| r.identifier(x, 512)).collect();
-    c
+fn sanitized_change(c: &Change, policy: ContentPolicy, r: &Redactor) -> Change {
+    let id = |x: &str, max: usize| r.identifier(x, max);
+    let opt = |x: &Option<String>, max: usize| x.as_deref().map(|x| r.identifier(x, max));
+    Change {
+        event_id: id(&c.event_id, 128),
+        event_name: id(&c.event_name, 128),
+        event_source: id(&c.event_source, 128),
+        time: c.time,
+        region: c.region.clone(),
+        account: c.account.clone(),
+        actor: Actor {
+            identity_type: c.actor.identity_type.clone(),
+            arn: opt(&c.actor.arn, 512),
+            name: id(&c.actor.name, 256),
+            role_arn: opt(&c.actor.role_arn, 512),
+            session_name: opt(&c.actor.session_name, 128),
+            invoked_by: opt(&c.actor.invoked_by, 128),
+        },
+        source_ip: opt(&c.source_ip, 128),
+        user_agent: opt(&c.user_agent, 256),
+        read_only: c.read_only,
+        error_code: c.error_code.clone(),
+        error_message: c
+            .error_message
+            .as_deref()
+            .and_then(|x| r.free_text(x, policy, 512)),
+        request: c
+            .request
+            .iter()
+            .map(|(k, v)| match v {
+                serde_json::Value::String(s) => {
+                    (k.clone(), serde_json::Value::String(r.identifier(s, 256)))
+                }
+                other => (k.clone(), other.clone()),
+            })
+            .collect(),
+        resources: c.resources.iter().map(|x| r.identifier(x, 512)).collect(),
+        facts: c.facts.clone(),
+    }
 }

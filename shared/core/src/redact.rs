@@ -83,6 +83,11 @@ const EXACT: &[(&str, &str)] = &[
 /// `Bearer <token>`; 16+ characters so prose such as "bearer tokens expire" survives.
 const BEARER: &str = r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{16,}";
 
+/// [`BEARER`] without its word boundary, for [`Rules::any`] only: it matches wherever
+/// `BEARER` does, and keeps the combined filter on the lazy DFA for non-ASCII text (a Unicode
+/// `\b` would not).
+const BEARER_ANYWHERE: &str = r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{16,}";
+
 /// ARNs, which the heuristic rules below must not touch (a Secrets Manager ARN contains
 /// `:secret:`, a role path can be a 40-character mixed-case run).
 const ARN: &str = r#"arn:aws[a-z-]*:[^\s"'<>,;|()\[\]{}?&=]*"#;
@@ -98,6 +103,12 @@ const BASE64_RUN: &str = r"[A-Za-z0-9/+]{40,}={0,2}";
 
 #[derive(Debug, Clone)]
 struct Rules {
+    /// Every pattern that can change a string, as one alternation ([`EXACT`],
+    /// [`BEARER_ANYWHERE`], [`KEY_VALUE`], [`BASE64_RUN`]). A string it does not match is
+    /// returned unchanged by [`Rules::mask`] (none of those patterns has a look-around that
+    /// could match in a part of the string but not in the whole), so the common case of a
+    /// string without secrets costs one scan instead of ten.
+    any: Regex,
     exact: Vec<(Regex, &'static str)>,
     bearer: Regex,
     arn: Regex,
@@ -111,7 +122,15 @@ impl Rules {
             .iter()
             .map(|(pattern, marker)| Regex::new(pattern).map(|re| (re, *marker)))
             .collect::<Result<Vec<_>, _>>()?;
+        let any = EXACT
+            .iter()
+            .map(|(pattern, _)| *pattern)
+            .chain([BEARER_ANYWHERE, KEY_VALUE, BASE64_RUN])
+            .map(|pattern| format!("(?:{pattern})"))
+            .collect::<Vec<_>>()
+            .join("|");
         Ok(Self {
+            any: Regex::new(&any)?,
             exact,
             bearer: Regex::new(BEARER)?,
             arn: Regex::new(ARN)?,
@@ -121,6 +140,14 @@ impl Rules {
     }
 
     fn mask<'a>(&self, s: &'a str) -> Cow<'a, str> {
+        if !self.any.is_match(s) {
+            return Cow::Borrowed(s);
+        }
+        self.mask_each(s)
+    }
+
+    /// Every rule in turn (what [`Rules::mask`] does to a string [`Rules::any`] matches).
+    fn mask_each<'a>(&self, s: &'a str) -> Cow<'a, str> {
         let mut cur = Cow::Borrowed(s);
         for (re, marker) in &self.exact {
             let replaced = match re.replace_all(&cur, NoExpand(marker)) {
@@ -301,7 +328,10 @@ pub(crate) fn sanitize(s: &str, keep_newlines: bool) -> Cow<'_, str> {
             || (c == '\n' && !keep_newlines)
             || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
     };
-    if !s.chars().any(bad) {
+    // Printable ASCII (nearly every string) has nothing to remove: one pass over the bytes.
+    // Anything else (C0, DEL, newlines, non-ASCII) gets the full check.
+    let printable_ascii = s.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if printable_ascii || !s.chars().any(bad) {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
@@ -320,6 +350,10 @@ pub(crate) fn sanitize(s: &str, keep_newlines: bool) -> Cow<'_, str> {
 /// Cuts `s` to at most `max_chars` characters on a character boundary, ending with "…" when
 /// anything was cut.
 pub(crate) fn truncate(s: &str, max_chars: usize) -> Cow<'_, str> {
+    // No more bytes than allowed characters: nothing to cut, and no need to count.
+    if s.len() <= max_chars {
+        return Cow::Borrowed(s);
+    }
     match s.char_indices().nth(max_chars) {
         None => Cow::Borrowed(s),
         Some(_) if max_chars == 0 => Cow::Borrowed(""),
@@ -556,6 +590,112 @@ mod tests {
     fn identifiers_are_single_line_and_clean() {
         let r = Redactor::new();
         assert_eq!(r.identifier(" a\nb\u{202E}c\t", 10), "a bc");
+    }
+
+    /// Pieces of secrets, look-alikes, ARNs and separators: joined at random they make
+    /// strings on both sides of every rule, and of the combined filter.
+    const PIECES: &[&str] = &[
+        "bearer ",
+        "Authorization: Bearer ",
+        "abcdef0123456789abcdef",
+        "password",
+        "db_PASSWORD",
+        "secretId",
+        "X-Amz-Security-Token",
+        "InputTokenCount",
+        "api_key",
+        "=",
+        ": ",
+        "\"",
+        "'",
+        " ",
+        "\u{a0}",
+        "\n",
+        "é",
+        "K",
+        "\u{212a}",
+        "AKIAIOSFODNN7EXAMPLE",
+        "AROAEXAMPLEID123456789",
+        SECRET_KEY,
+        "a1B2c3D4e5F6g7H8i9J0",
+        "arn:aws:iam::123456789012:role/",
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----END RSA PRIVATE KEY-----",
+        "https://hooks.slack.com/services/T0/B0/x",
+        "xoxb-1-2-abc",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123",
+        "eyJhbGciOiJIUzI1NiJ9.",
+        "eyJzdWIiOiIxMjM0NTY3ODkwIn0.",
+        "[REDACTED:secret]",
+        "&",
+        "}",
+    ];
+
+    #[test]
+    fn the_combined_filter_only_skips_strings_no_rule_changes() {
+        let rules = Rules::compile().expect("every pattern compiles");
+        let fixed = [
+            "",
+            "plain words",
+            "bearer tokens expire",
+            "xbearer abcdef0123456789abcdef",
+            "éBearer abcdef0123456789abcdef",
+            PEM,
+            "password=\"cut off here",
+            "arn:aws:iam::123456789012:role/x used AKIAIOSFODNN7EXAMPLE and password=x",
+        ];
+        for s in fixed {
+            assert_eq!(rules.mask(s), rules.mask_each(s), "{s:?}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn masking_with_the_filter_is_masking_with_every_rule(
+            picks in proptest::collection::vec(0..PIECES.len(), 0..8)
+        ) {
+            let rules = Redactor::shared().rules.as_ref().expect("every pattern compiles");
+            let s: String = picks.iter().filter_map(|i| PIECES.get(*i).copied()).collect();
+            proptest::prop_assert_eq!(rules.mask(&s), rules.mask_each(&s), "{:?}", s);
+        }
+    }
+
+    #[test]
+    fn sanitize_and_truncate_fast_paths_agree_with_the_general_ones() {
+        for s in [
+            "",
+            "a\tb",
+            "a\rb\n",
+            "x\u{7f}y",
+            "caf\u{e9}\u{202e}\u{85}",
+            "plain",
+        ] {
+            for keep in [true, false] {
+                let general: String = s
+                    .chars()
+                    .filter(|c| *c != '\r')
+                    .filter_map(|c| match c {
+                        '\t' => Some(' '),
+                        '\n' if !keep => Some(' '),
+                        '\n' => Some('\n'),
+                        c if c.is_control()
+                            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') =>
+                        {
+                            None
+                        }
+                        c => Some(c),
+                    })
+                    .collect();
+                assert_eq!(sanitize(s, keep), general, "{s:?} keep_newlines={keep}");
+            }
+        }
+        assert_eq!(truncate("abc", 3), "abc");
+        assert_eq!(truncate("abcd", 3), "ab…");
+        assert_eq!(truncate("ééé", 3), "ééé");
+        assert_eq!(truncate("éééé", 3), "éé…");
     }
 
     #[test]

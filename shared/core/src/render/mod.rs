@@ -31,6 +31,16 @@ pub use slack::{SlackMessage, slack};
 pub use sns::{SnsNotification, sns};
 pub use text::text;
 
+/// The Slack message and the SNS notification for one destination, from one redacted view:
+/// the same as [`slack()`] and [`sns()`] called in turn, with the redaction done once.
+pub fn slack_and_sns(
+    input: &RenderInput<'_>,
+    redactor: &Redactor,
+) -> (SlackMessage, SnsNotification) {
+    let view = View::new(input, redactor);
+    (slack::render(&view), sns::render(&view))
+}
+
 /// Everything a renderer needs for one notification to one destination.
 #[derive(Debug, Clone, Copy)]
 pub struct RenderInput<'a> {
@@ -1091,6 +1101,37 @@ mod tests {
         assert_eq!(sparkline(&[0.0, 50.0, 100.0]), "▁▅█");
         assert_eq!(sparkline(&[3.0, 3.0]), "▁▁");
         assert_eq!(sparkline(&[1.0]), "");
+    }
+
+    #[test]
+    fn slack_and_sns_from_one_view_are_slack_and_sns_rendered_apart() {
+        let r = Redactor::new();
+        let dest = destination();
+        let bodies = [
+            AlertBody::Alarm(alarm()),
+            AlertBody::ApiCall(change()),
+            AlertBody::Config(config_change()),
+        ];
+        for body in bodies {
+            let alert = alert(body);
+            let finding = finding();
+            for policy in [
+                ContentPolicy::Metadata,
+                ContentPolicy::Redacted,
+                ContentPolicy::Full,
+            ] {
+                let input = RenderInput {
+                    alert: &alert,
+                    finding: &finding,
+                    destination: &dest,
+                    policy,
+                    correlation_id: &alert.id,
+                };
+                let (s, n) = slack_and_sns(&input, &r);
+                assert_eq!(s, slack(&input, &r));
+                assert_eq!(n, sns(&input, &r));
+            }
+        }
     }
 
     #[test]

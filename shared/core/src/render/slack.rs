@@ -102,7 +102,7 @@ pub fn slack(input: &RenderInput<'_>, redactor: &Redactor) -> SlackMessage {
     render(&view)
 }
 
-fn render(v: &View) -> SlackMessage {
+pub(super) fn render(v: &View) -> SlackMessage {
     let text = fallback(v);
     let context = context_block(v);
     let reserved = text.chars().count() + block_text_chars(&context);

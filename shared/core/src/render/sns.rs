@@ -48,12 +48,12 @@ pub fn sns(input: &RenderInput<'_>, redactor: &Redactor) -> SnsNotification {
     render(&view)
 }
 
-fn render(v: &View) -> SnsNotification {
+pub(super) fn render(v: &View) -> SnsNotification {
     let email = truncate(&text::render(v), EMAIL_CHARS).into_owned();
     let mut message = String::new();
     for cap in LIST_CAPS {
         let doc = serde_json::to_string(&Doc::new(v, cap)).unwrap_or_else(|_| "{}".to_owned());
-        message = json!({ "default": doc, "email": email }).to_string();
+        message = envelope(&doc, &email);
         if message.len() <= MAX_MESSAGE_BYTES {
             break;
         }
@@ -70,7 +70,7 @@ fn render(v: &View) -> SnsNotification {
             "truncated": true,
         })
         .to_string();
-        message = json!({ "default": doc, "email": truncate(&email, 2_000) }).to_string();
+        message = envelope(&doc, &truncate(&email, 2_000));
     }
 
     let attributes = BTreeMap::from([
@@ -89,6 +89,21 @@ fn render(v: &View) -> SnsNotification {
         message,
         attributes,
     }
+}
+
+/// The `MessageStructure=json` body: `{"default":"<doc>","email":"<text>"}`, serialized
+/// directly rather than through a `Value` holding copies of both strings.
+fn envelope(doc: &str, email: &str) -> String {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        default: &'a str,
+        email: &'a str,
+    }
+    serde_json::to_string(&Envelope {
+        default: doc,
+        email,
+    })
+    .unwrap_or_else(|_| "{}".to_owned())
 }
 
 fn subject(v: &View) -> String {
