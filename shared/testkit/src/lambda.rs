@@ -22,12 +22,17 @@
 //! The functions get exactly the environment the test passes plus what Lambda sets
 //! (`AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_RUNTIME_API`, ...): nothing is inherited from the
 //! calling shell, so a developer's AWS profile or endpoint cannot leak into a test.
+//!
+//! For whole-process measurements (`make bench-process`) the harness also notes when each
+//! binary was spawned and when the relay saw each of its `next` polls (its start-up is the time
+//! between the two), exposes the process ids, and can run the binaries of another profile
+//! ([`LambdaRuntime::start_with_binaries`]).
 
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
@@ -89,7 +94,13 @@ impl Invocation {
 struct Function {
     child: Child,
     log: PathBuf,
+    /// Just before the binary was spawned.
+    spawned: Instant,
 }
+
+/// When the relay saw each `next` poll, by function name (a respawned function adds to its
+/// name's list).
+type Polls = Arc<Mutex<HashMap<String, Vec<Instant>>>>;
 
 /// `cargo lambda watch` on a free loopback port, and the functions it serves.
 #[derive(Debug)]
@@ -99,8 +110,11 @@ pub struct LambdaRuntime {
     /// `http://127.0.0.1:PORT` of the deadline relay in front of watch's Runtime API.
     runtime_api: String,
     relay: tokio::task::JoinHandle<()>,
+    polls: Polls,
     log: PathBuf,
     envs: Vec<(String, String)>,
+    /// The folder of the function binaries run (`target/debug` unless started otherwise).
+    binaries: PathBuf,
     http: reqwest::Client,
     functions: tokio::sync::Mutex<HashMap<String, Function>>,
     history: Mutex<Vec<Invocation>>,
@@ -117,7 +131,8 @@ pub fn cargo_lambda_path() -> PathBuf {
     path
 }
 
-fn target_dir() -> PathBuf {
+/// Cargo's target folder (`CARGO_TARGET_DIR`, default `target` in the repository root).
+pub fn target_dir() -> PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .map(|p| {
@@ -166,11 +181,17 @@ fn newest_mtime(dir: &Path) -> Option<(SystemTime, PathBuf)> {
 /// the sources it is built from (a changed source the binary does not contain would make the
 /// test pass or fail on old code).
 pub fn assert_functions_built() {
+    assert_built_in(
+        &target_dir().join("debug"),
+        "run `cargo test --workspace --locked` (`make test`) or `make build-dev` \
+         before the end-to-end tests alone: they run the built binaries",
+    );
+}
+
+fn assert_built_in(binaries: &Path, build: &str) {
     let root = repo_root();
-    let build = "run `cargo test --workspace --locked` (`make test`) or `make build-dev` \
-                 before the end-to-end tests alone: they run the built binaries";
     for function in FUNCTIONS {
-        let binary = function_binary(function);
+        let binary = binaries.join(function);
         let built = std::fs::metadata(&binary)
             .and_then(|m| m.modified())
             .unwrap_or_else(|_| panic!("{} is missing: {build}", binary.display()));
@@ -219,6 +240,20 @@ impl LambdaRuntime {
     /// starts on its first invocation.
     pub async fn start(envs: &[(&str, &str)]) -> LambdaRuntime {
         assert_functions_built();
+        Self::start_checked(envs, target_dir().join("debug")).await
+    }
+
+    /// [`LambdaRuntime::start`] running the function binaries in `binaries` (e.g.
+    /// `target/release`), which must be newer than their sources.
+    pub async fn start_with_binaries(envs: &[(&str, &str)], binaries: &Path) -> LambdaRuntime {
+        assert_built_in(
+            binaries,
+            "build them first (`make bench-process` builds the debug and the release binaries)",
+        );
+        Self::start_checked(envs, binaries.to_path_buf()).await
+    }
+
+    async fn start_checked(envs: &[(&str, &str)], binaries: PathBuf) -> LambdaRuntime {
         let envs: Vec<(String, String)> = envs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -226,7 +261,7 @@ impl LambdaRuntime {
         let mut last_log = PathBuf::new();
         // A port picked free can be taken before watch binds it: try a few.
         for _ in 0..3 {
-            match Self::try_start(&envs).await {
+            match Self::try_start(&envs, &binaries).await {
                 Ok(rt) => return rt,
                 Err(log) => last_log = log,
             }
@@ -238,7 +273,10 @@ impl LambdaRuntime {
         );
     }
 
-    async fn try_start(envs: &[(String, String)]) -> Result<LambdaRuntime, PathBuf> {
+    async fn try_start(
+        envs: &[(String, String)],
+        binaries: &Path,
+    ) -> Result<LambdaRuntime, PathBuf> {
         let root = repo_root();
         let cargo_lambda = cargo_lambda_path();
         let port = free_port();
@@ -301,14 +339,17 @@ impl LambdaRuntime {
             .local_addr()
             .unwrap_or_else(|e| panic!("relay address: {e}"))
             .port();
-        let relay = tokio::spawn(relay_runtime_api(relay_listener, port));
+        let polls = Polls::default();
+        let relay = tokio::spawn(relay_runtime_api(relay_listener, port, polls.clone()));
         Ok(LambdaRuntime {
             watch,
             url,
             runtime_api: format!("http://127.0.0.1:{relay_port}"),
             relay,
+            polls,
             log,
             envs: envs.to_vec(),
+            binaries: binaries.to_path_buf(),
             http,
             functions: tokio::sync::Mutex::new(HashMap::new()),
             history: Mutex::new(Vec::new()),
@@ -343,7 +384,7 @@ impl LambdaRuntime {
             FUNCTIONS.contains(&function),
             "{function} is not one of vigil's functions {FUNCTIONS:?}"
         );
-        let binary = function_binary(function);
+        let binary = self.binaries.join(function);
         let port = self.url.rsplit(':').next().unwrap_or_default();
         let log = self
             .log
@@ -352,6 +393,7 @@ impl LambdaRuntime {
             .unwrap_or_default()
             .join(format!("{port}-{function}.log"));
         let (out, err) = log_files(&log);
+        let spawned = Instant::now();
         let child = Command::new(&binary)
             .env_clear()
             .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -375,7 +417,72 @@ impl LambdaRuntime {
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-        Function { child, log }
+        Function {
+            child,
+            log,
+            spawned,
+        }
+    }
+
+    /// Starts `function` now (it must not be running), without invoking it, and waits until it
+    /// asks for its first event. Returns its start-up: from just before the spawn to the
+    /// relay seeing that `next` poll. Panics if it exits first.
+    pub async fn start_function(&self, function: &str) -> Duration {
+        let mut functions = self.functions.lock().await;
+        assert!(
+            !functions.contains_key(function),
+            "{function} is already running"
+        );
+        let f = self.spawn_function(function);
+        let deadline = f.spawned + START_TIMEOUT;
+        let f = functions.entry(function.to_owned()).or_insert(f);
+        loop {
+            if let Some(startup) = self.first_poll_after(function, f.spawned) {
+                return startup;
+            }
+            if let Ok(Some(exit)) = f.child.try_wait() {
+                panic!(
+                    "{function} exited ({exit}) before asking for an event:\n{}",
+                    tail(&f.log, 40)
+                );
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{function} did not ask for an event within {START_TIMEOUT:?}:\n{}",
+                tail(&f.log, 40)
+            );
+            // The relay timestamps the poll itself: this loop only has to notice it.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    fn first_poll_after(&self, function: &str, spawned: Instant) -> Option<Duration> {
+        let polls = self.polls.lock().ok()?;
+        polls
+            .get(function)?
+            .iter()
+            .find(|at| **at >= spawned)
+            .map(|at| at.duration_since(spawned))
+    }
+
+    /// The running `function`'s start-up (spawn to its first `next` poll), once it has polled.
+    pub async fn startup(&self, function: &str) -> Option<Duration> {
+        let spawned = self.functions.lock().await.get(function)?.spawned;
+        self.first_poll_after(function, spawned)
+    }
+
+    /// The process id of the running `function`, if it has been started.
+    pub async fn pid(&self, function: &str) -> Option<u32> {
+        self.functions.lock().await.get(function)?.child.id()
+    }
+
+    /// Stops `function`'s process (its log is removed). Watch may still hold the poll the
+    /// process had pending, so start-ups are measured on a runtime that is not invoked after.
+    pub async fn stop_function(&self, function: &str) {
+        if let Some(mut f) = self.functions.lock().await.remove(function) {
+            let _ = f.child.kill().await;
+            let _ = std::fs::remove_file(&f.log);
+        }
     }
 
     /// POSTs `body` with `headers` to `function`'s Function URL as `watch` serves it,
@@ -553,8 +660,9 @@ const DEADLINE_HEADER: &[u8] = b"\nlambda-runtime-deadline-ms:";
 
 /// Relays the functions' Runtime API connections to watch on `upstream`, rewriting every
 /// `Lambda-Runtime-Deadline-Ms` header watch sends to now + [`FUNCTION_TIMEOUT`].
-async fn relay_runtime_api(listener: TcpListener, upstream: u16) {
+async fn relay_runtime_api(listener: TcpListener, upstream: u16, polls: Polls) {
     while let Ok((client, _)) = listener.accept().await {
+        let polls = polls.clone();
         tokio::spawn(async move {
             let Ok(server) = TcpStream::connect(("127.0.0.1", upstream)).await else {
                 return;
@@ -562,7 +670,7 @@ async fn relay_runtime_api(listener: TcpListener, upstream: u16) {
             let (mut client_read, mut client_write) = client.into_split();
             let (mut server_read, mut server_write) = server.into_split();
             let up = async {
-                let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                let _ = copy_noting_polls(&mut client_read, &mut server_write, &polls).await;
                 let _ = server_write.shutdown().await;
             };
             let down = async {
@@ -572,6 +680,50 @@ async fn relay_runtime_api(listener: TcpListener, upstream: u16) {
             tokio::join!(up, down);
         });
     }
+}
+
+/// Where a function's `next` poll goes after `/.rt/NAME` (`AWS_LAMBDA_RUNTIME_API`'s path).
+const NEXT_PATH: &str = "/2018-06-01/runtime/invocation/next";
+
+/// Copies a function's requests to watch, noting when each `next` poll arrives.
+async fn copy_noting_polls<R, W>(from: &mut R, to: &mut W, polls: &Polls) -> std::io::Result<()>
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let read = from.read(&mut buf).await?;
+        let at = Instant::now();
+        if read == 0 {
+            return to.flush().await;
+        }
+        let chunk = buf.get(..read).unwrap_or_default();
+        let polled = polled_functions(chunk);
+        if !polled.is_empty()
+            && let Ok(mut polls) = polls.lock()
+        {
+            for name in polled {
+                polls.entry(name).or_default().push(at);
+            }
+        }
+        to.write_all(chunk).await?;
+        to.flush().await?;
+    }
+}
+
+/// The functions whose `next` polls start in `data`. A request head is written at once and
+/// is far smaller than a read, so a request line split across two reads is not looked for.
+fn polled_functions(data: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(data);
+    text.match_indices("GET /.rt/")
+        .filter_map(|(i, m)| {
+            let path = text.get(i + m.len()..)?.split([' ', '?']).next()?;
+            let (name, rest) = path.split_once('/')?;
+            (rest.trim_end_matches('/') == NEXT_PATH.trim_start_matches('/'))
+                .then(|| name.to_owned())
+        })
+        .collect()
 }
 
 fn starts_with_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
@@ -692,6 +844,16 @@ mod tests {
         );
         assert!(text.starts_with("HTTP/1.1 200 OK\r\nlambda-runtime-aws-request-id: x\r\n"));
         assert!(text.ends_with("\r\ncontent-length: 2\r\n\r\n{}"));
+    }
+
+    #[test]
+    fn next_polls_are_told_from_other_runtime_requests() {
+        let data = b"POST /.rt/handle-alarm/2018-06-01/runtime/invocation/r1/response HTTP/1.1\r\ncontent-length: 2\r\n\r\n{}GET /.rt/handle-alarm/2018-06-01/runtime/invocation/next HTTP/1.1\r\nhost: x\r\n\r\n";
+        assert_eq!(polled_functions(data), vec!["handle-alarm".to_owned()]);
+        assert!(
+            polled_functions(b"GET /.rt/x/2018-06-01/runtime/invocation/r1 HTTP/1.1\r\n")
+                .is_empty()
+        );
     }
 
     #[test]
