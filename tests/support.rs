@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod fuzz_checks;
+
 /// `tests/fixtures`, wherever the workspace is checked out.
 pub fn fixtures_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")

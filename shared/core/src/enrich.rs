@@ -65,9 +65,18 @@ pub const CLOUDTRAIL_LAG: Duration = Duration::minutes(15);
 /// How far back to look, ending at the alarm's state change.
 pub fn window_for(alert_time: DateTime<Utc>, lookback: Duration) -> Window {
     Window {
-        start: alert_time - lookback,
+        start: lookback_start(alert_time, lookback),
         end: alert_time,
     }
+}
+
+/// `alert_time - lookback`, or the earliest representable time: an input can carry a time at
+/// the very start of chrono's range (`-262143-01-01T00:00:00Z` parses), where the plain
+/// subtraction panics.
+fn lookback_start(alert_time: DateTime<Utc>, lookback: Duration) -> DateTime<Utc> {
+    alert_time
+        .checked_sub_signed(lookback)
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// CloudTrail event sources worth searching for an alert (SPEC §3): always IAM and Bedrock,
@@ -286,7 +295,10 @@ pub fn correlate(alert: &Alert, ctx: &Context, max_causes: usize) -> Correlation
         .window
         .map(|w| w.end - w.start)
         .unwrap_or(Duration::minutes(DEFAULT_LOOKBACK_MINUTES));
-    let window_start = ctx.window.map(|w| w.start).unwrap_or(alert.time - lookback);
+    let window_start = ctx
+        .window
+        .map(|w| w.start)
+        .unwrap_or_else(|| lookback_start(alert.time, lookback));
 
     let mut correlation = Correlation {
         resource_roles: resource_roles.clone(),
@@ -686,5 +698,23 @@ mod service_context_tests {
         assert_eq!(sparkline(&[1.0, 1.0]), "▁▁");
         assert_eq!(sparkline(&[]), "");
         assert_eq!(sparkline(&[f64::NAN, 0.0, 7.0]), "▁█");
+    }
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    // Found by probing intake with the ends of chrono's range (see RELIABILITY.md, "Fuzzing"):
+    // a look-back from the earliest representable time panicked.
+    #[test]
+    fn a_look_back_from_the_earliest_time_stops_there() {
+        let earliest = DateTime::<Utc>::MIN_UTC;
+        let window = window_for(earliest, Duration::minutes(DEFAULT_LOOKBACK_MINUTES));
+        assert_eq!(window.start, earliest);
+        assert_eq!(window.end, earliest);
+        let alert_time = DateTime::<Utc>::MAX_UTC;
+        let window = window_for(alert_time, Duration::minutes(60));
+        assert_eq!(alert_time - window.start, Duration::minutes(60));
     }
 }
