@@ -21,8 +21,8 @@ use vigil_adapters::delivery::{Channels, deliver_all};
 use vigil_adapters::secrets::{
     SecretLoader, SecretProblem, SecretRef, SecretStore, SlackCredentials,
 };
-use vigil_adapters::slack::{SlackChannel, SlackNotifier, http_client};
-use vigil_core::ports::{Notifier, Outgoing};
+use vigil_adapters::slack::{SlackNotifier, http_client};
+use vigil_core::ports::Outgoing;
 use vigil_core::render::SlackMessage;
 use vigil_testkit::LocalAws;
 
@@ -267,68 +267,6 @@ async fn an_unreachable_store_is_retryable() {
         ),
         "{e}"
     );
-}
-
-#[tokio::test]
-async fn a_cut_off_answer_from_the_store_is_retryable_not_a_bad_secret() {
-    let aws = LocalAws::start().await;
-    put_secret(&aws, "vigil/slack/cut", HOOK).await;
-    aws.faults(json!({"service": "secretsmanager", "mode": "malformed", "count": 10}))
-        .await;
-    let e = loader(&aws)
-        .await
-        .slack_credentials_from("vigil/slack/cut")
-        .await
-        .unwrap_err();
-    assert!(e.is_retryable(), "{e}");
-    assert!(matches!(e.problem, SecretProblem::Unavailable(_)), "{e}");
-}
-
-#[tokio::test]
-async fn a_deferred_slack_channel_fails_while_the_store_fails_and_sends_once_it_answers() {
-    let aws = LocalAws::start().await;
-    let hook = format!("{}/services/T/B/standinSecretPath789", aws.slack_url());
-    put_secret(&aws, "vigil/slack/deferred", &hook).await;
-    aws.faults(json!({"service": "secretsmanager", "mode": "error500", "count": 1000}))
-        .await;
-    let channel = SlackChannel::deferred(
-        Arc::new(loader(&aws).await),
-        SecretRef::parse("vigil/slack/deferred").unwrap(),
-        http_client().unwrap(),
-        None,
-        "InternalFailure at cold start".into(),
-    );
-    assert_eq!(channel.mode(), None, "nothing loaded yet");
-    let e = channel
-        .send(&to_slack(None, 10), Duration::from_secs(20))
-        .await
-        .unwrap_err();
-    assert!(e.retryable, "{e}");
-    assert!(e.reason.contains("Slack credentials not loaded"), "{e}");
-    assert!(e.reason.contains("at cold start: InternalFailure"), "{e}");
-    assert_clean("the failure", &e.to_string());
-    assert!(
-        aws.slack_requests().await.is_empty(),
-        "nothing reached Slack"
-    );
-
-    aws.clear_faults().await;
-    let sent = channel
-        .send(&to_slack(None, 10), Duration::from_secs(20))
-        .await
-        .unwrap();
-    assert_eq!(sent.attempts, 1);
-    assert_eq!(channel.mode(), Some("webhook"));
-    let posts = aws.slack_requests().await;
-    assert_eq!(posts.len(), 1);
-    assert_eq!(posts[0]["path"], "/services/T/B/standinSecretPath789");
-    // Loaded once: a second message reads no secret.
-    let reads = aws.requests("service=secretsmanager").await.len();
-    channel
-        .send(&to_slack(None, 10), Duration::from_secs(20))
-        .await
-        .unwrap();
-    assert_eq!(aws.requests("service=secretsmanager").await.len(), reads);
 }
 
 /// Log lines, captured in memory.
