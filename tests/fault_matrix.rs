@@ -15,8 +15,8 @@
 //!   the whole entry (CloudWatch Logs is the record of last resort).
 //!
 //! `make faults` runs it and prints the matrix (`RELIABILITY.md` holds a run); `make test`
-//! calls `make faults`, so CI runs it. It is `#[ignore]`d only so that `cargo test --workspace`
-//! inside `make test` does not run it a second time.
+//! calls `make faults`, so CI runs it. The test is ignored by plain `cargo test` (its attribute
+//! says why) only so that `cargo test --workspace` inside `make test` does not run it twice.
 //!
 //! Timeouts are injected as `hang` (localaws: hold the request, then answer 504 without
 //! touching moto), so a request the function gave up on cannot change state after the cell.
