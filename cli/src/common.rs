@@ -185,9 +185,7 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
 /// The SDK configuration of the usual AWS environment (profile or keys, `AWS_REGION`,
 /// `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>`).
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
+    vigil_adapters::config::load_sdk_config().await
 }
 
 /// The noise-control state in `table`.

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, SdkConfig};
+use aws_config::SdkConfig;
 use vigil_adapters::bedrock::BedrockApiInfo;
 use vigil_adapters::cloudtrail::{CloudTrailChangeSource, CloudTrailConfig};
 use vigil_adapters::cloudwatch::CloudWatchInfo;
@@ -147,7 +147,7 @@ pub type AwsDeps =
 /// Loads the SDK configuration the standard way (`AWS_REGION`, `AWS_ENDPOINT_URL`, the
 /// function role's credentials).
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    vigil_adapters::config::load_sdk_config().await
 }
 
 /// Builds the AWS deps from a configuration: owners loaded, Slack credentials loaded and

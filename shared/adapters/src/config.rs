@@ -44,9 +44,30 @@ impl AwsClients {
     /// Loads the SDK configuration the standard way (`AWS_REGION`, `AWS_ENDPOINT_URL` and
     /// `AWS_ENDPOINT_URL_<SERVICE>`, the Lambda role's credentials) and builds every client.
     pub async fn from_env() -> Self {
-        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
-        Self::from_sdk_config(&config)
+        Self::from_sdk_config(&load_sdk_config().await)
     }
+}
+
+/// The HTTPS client every AWS call goes through: the SDK's own hyper client with rustls on
+/// *ring* (the crypto library reqwest's rustls already links for Slack), so a binary carries one
+/// crypto library instead of ring and aws-lc. Trusted roots are the system's, as with the SDK's
+/// default client; connect and read timeouts come from each client's timeout configuration.
+pub fn https_client() -> aws_smithy_http_client::SharedHttpClient {
+    use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// The standard loader of the SDK configuration (`AWS_REGION`, `AWS_ENDPOINT_URL` and
+/// `AWS_ENDPOINT_URL_<SERVICE>`, the Lambda role's credentials) with [`https_client`].
+pub fn sdk_config_loader() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
+}
+
+/// [`sdk_config_loader`], loaded.
+pub async fn load_sdk_config() -> SdkConfig {
+    sdk_config_loader().load().await
 }
 
 /// How an SDK call failed, reduced to what decides a retry and what a reader needs.

@@ -114,6 +114,8 @@ impl LocalAws {
     /// An SDK config pointed at the local AWS, as `AWS_ENDPOINT_URL` would point a Lambda.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
+            // Plain HTTP to loopback: the workspace builds the SDK without a default client.
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
             .endpoint_url(self.aws_url())
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_credential_types::Credentials::new(
