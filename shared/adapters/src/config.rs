@@ -52,7 +52,7 @@ impl AwsClients {
 /// *ring* (the crypto library reqwest's rustls already links for Slack), so a binary carries one
 /// crypto library instead of ring and aws-lc. Trusted roots are the system's, as with the SDK's
 /// default client; connect and read timeouts come from each client's timeout configuration.
-pub fn https_client() -> aws_smithy_http_client::SharedHttpClient {
+pub fn https_client() -> aws_sdk_cloudtrail::config::SharedHttpClient {
     use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
