@@ -74,7 +74,7 @@ validate:
 # Cross-compiles the Lambda functions for arm64 (target/lambda/<name>/bootstrap); cargo-lambda and zig
 # come from .venv, and the aarch64-unknown-linux-gnu standard library must be installed (docs/DEPLOY.md).
 build: venv
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked --bin handle-alarm --bin handle-event
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked --bin handle-alarm --bin handle-event --bin slack-actions
 
 # Validates, then `sam build` and `sam deploy --guided` (docs/DEPLOY.md).
 deploy: venv
