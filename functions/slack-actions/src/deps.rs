@@ -9,6 +9,25 @@ use vigil_adapters::state::DynamoState;
 use crate::config::{Config, RESPONSE_TIMEOUT, SIGNING_SECRET};
 use crate::handler::Deps;
 
+/// One DynamoDB attempt, and one call with the SDK's retries. Slack shows the person an error
+/// when a click is not answered within 3 s, so a table that hangs is given up on well before
+/// that: the replay guard fails closed (503) and nothing is done.
+const DYNAMODB_ATTEMPT_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(1_000);
+const DYNAMODB_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(2_000);
+
+/// The state table's client with the timeouts above.
+fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+        .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
+        .operation_timeout(DYNAMODB_CALL_TIMEOUT)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(sdk)
+            .timeout_config(timeouts)
+            .build(),
+    )
+}
+
 /// Loads the signing secret (an unusable or missing one is a [`HandlerError::Config`]; a
 /// throttled or unreachable store is retryable) and builds the clients.
 pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<Deps, HandlerError> {
@@ -45,7 +64,7 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<Deps, HandlerErro
         None => None,
     };
     Ok(Deps {
-        state: DynamoState::new(aws_sdk_dynamodb::Client::new(sdk), &config.table_name),
+        state: DynamoState::new(dynamodb_client(sdk), &config.table_name),
         signing_secret,
         http,
         response_base,

@@ -151,6 +151,33 @@ async fn acknowledge_writes_the_ledger_and_updates_the_message() {
 }
 
 #[tokio::test]
+async fn a_table_slower_than_slacks_deadline_is_given_up_on_and_nothing_is_done() {
+    let s = stack().await;
+    // Every DynamoDB call is held 4 s and then answered: longer than Slack waits for an
+    // answer to a click (3 s). Without client timeouts the replay claim would succeed late and
+    // the acknowledgement go ahead after Slack had shown the person an error.
+    s.aws
+        .faults(serde_json::json!([{"service": "dynamodb", "mode": "timeout", "delay": 4, "count": 100}]))
+        .await;
+    let t = now();
+    let body = click_body("vigil_ack", &button_value(None), &response_url(&s.aws));
+    let a = handle(&signed_request(&body, t.timestamp()), &s.deps, t).await;
+    assert_eq!(
+        a,
+        Answer {
+            status: 503,
+            what: "state_error".into()
+        }
+    );
+    s.aws.clear_faults().await;
+    assert!(
+        responses(&s.aws).await.is_empty(),
+        "the message was not touched"
+    );
+    assert!(ledger(&s).await.is_empty(), "no ledger row");
+}
+
+#[tokio::test]
 async fn each_silence_button_creates_a_silence_of_its_length() {
     let s = stack().await;
     let t = now();
