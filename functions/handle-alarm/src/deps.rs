@@ -44,9 +44,18 @@ pub const STATE_BREAKER_HOLD: Duration = Duration::from_secs(15);
 
 /// The DynamoDB client of the state table and the change journal, with call timeouts.
 pub fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
+    dynamodb_client_with(sdk, DYNAMODB_ATTEMPT_TIMEOUT, DYNAMODB_CALL_TIMEOUT)
+}
+
+/// A DynamoDB client whose attempts and calls (the SDK's retries included) are bounded.
+pub fn dynamodb_client_with(
+    sdk: &SdkConfig,
+    attempt: Duration,
+    call: Duration,
+) -> aws_sdk_dynamodb::Client {
     let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-        .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
-        .operation_timeout(DYNAMODB_CALL_TIMEOUT)
+        .operation_attempt_timeout(attempt)
+        .operation_timeout(call)
         .build();
     aws_sdk_dynamodb::Client::from_conf(
         aws_sdk_dynamodb::config::Builder::from(sdk)

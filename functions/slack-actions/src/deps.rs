@@ -17,15 +17,7 @@ const DYNAMODB_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_mil
 
 /// The state table's client with the timeouts above.
 fn dynamodb_client(sdk: &SdkConfig) -> aws_sdk_dynamodb::Client {
-    let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-        .operation_attempt_timeout(DYNAMODB_ATTEMPT_TIMEOUT)
-        .operation_timeout(DYNAMODB_CALL_TIMEOUT)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::config::Builder::from(sdk)
-            .timeout_config(timeouts)
-            .build(),
-    )
+    handle_alarm::deps::dynamodb_client_with(sdk, DYNAMODB_ATTEMPT_TIMEOUT, DYNAMODB_CALL_TIMEOUT)
 }
 
 /// Loads the signing secret (an unusable or missing one is a [`HandlerError::Config`]; a
