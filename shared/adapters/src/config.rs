@@ -59,15 +59,13 @@ pub fn https_client() -> aws_sdk_cloudtrail::config::SharedHttpClient {
         .build_https()
 }
 
-/// The standard loader of the SDK configuration (`AWS_REGION`, `AWS_ENDPOINT_URL` and
+/// The SDK configuration loaded the standard way (`AWS_REGION`, `AWS_ENDPOINT_URL` and
 /// `AWS_ENDPOINT_URL_<SERVICE>`, the Lambda role's credentials) with [`https_client`].
-pub fn sdk_config_loader() -> aws_config::ConfigLoader {
-    aws_config::defaults(BehaviorVersion::latest()).http_client(https_client())
-}
-
-/// [`sdk_config_loader`], loaded.
 pub async fn load_sdk_config() -> SdkConfig {
-    sdk_config_loader().load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https_client())
+        .load()
+        .await
 }
 
 /// How an SDK call failed, reduced to what decides a retry and what a reader needs.

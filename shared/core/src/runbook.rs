@@ -294,9 +294,6 @@ impl Runbooks {
     pub fn from_yaml(text: &str) -> Result<Runbooks, RunbookError> {
         let mut doc: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(text).map_err(|e| RunbookError::Syntax(e.to_string()))?;
-        if doc.is_null() {
-            return Ok(Runbooks::default());
-        }
         doc.apply_merge()
             .map_err(|e| RunbookError::Syntax(e.to_string()))?;
         Self::from_document(doc)
