@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use crate::runbook::Command;
+
 /// Which of the five input families of SPEC §1 an alert came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -430,16 +432,77 @@ impl StepAction {
 }
 
 /// A runbook step for a person to run; vigil never runs it.
+///
+/// In JSON: `{"action", "title", "command", "argv", "link"}`, where `command` is the
+/// copy-ready line (or `null`) and `argv` its words (absent when there is no command).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(into = "StepJson", try_from = "StepJson")]
 pub struct RunbookStep {
     /// What the step asks: a read-only `check`, a `console` page, or a `fix` a person makes.
     /// Renderers label steps with it.
-    #[serde(default)]
     pub action: StepAction,
     pub title: String,
-    /// A copy-ready command (AWS CLI), when the step has one.
-    pub command: Option<String>,
+    /// The command (AWS CLI), when the step has one: its words, values from the event masked,
+    /// and the copy-ready line built once from them. Renderers show the line exactly or a
+    /// placeholder, never a changed line (see [`crate::runbook::Command`]).
+    pub command: Option<Command>,
     pub link: Option<String>,
+}
+
+/// [`RunbookStep`] as JSON: the line and its words side by side.
+#[derive(Serialize, Deserialize)]
+struct StepJson {
+    #[serde(default)]
+    action: StepAction,
+    title: String,
+    command: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    argv: Option<Vec<String>>,
+    link: Option<String>,
+}
+
+impl From<RunbookStep> for StepJson {
+    fn from(s: RunbookStep) -> Self {
+        let (command, argv) = match s.command {
+            Some(c) => (Some(c.line().to_owned()), Some(c.argv().to_vec())),
+            None => (None, None),
+        };
+        StepJson {
+            action: s.action,
+            title: s.title,
+            command,
+            argv,
+            link: s.link,
+        }
+    }
+}
+
+impl TryFrom<StepJson> for RunbookStep {
+    type Error = String;
+    /// The command is rebuilt from `argv`; a `command` line that `argv` does not give is
+    /// refused rather than trusted.
+    fn try_from(s: StepJson) -> Result<Self, String> {
+        let command = match (s.command, s.argv) {
+            (None, None) => None,
+            (line, Some(argv)) => {
+                let built = Command::new(argv)
+                    .ok_or_else(|| "a runbook step's `argv` is empty".to_owned())?;
+                if line.as_deref().is_some_and(|l| l != built.line()) {
+                    return Err("a runbook step's `command` is not its `argv` quoted".to_owned());
+                }
+                Some(built)
+            }
+            (Some(_), None) => {
+                return Err("a runbook step's `command` comes with its `argv`".to_owned());
+            }
+        };
+        Ok(RunbookStep {
+            action: s.action,
+            title: s.title,
+            command,
+            link: s.link,
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

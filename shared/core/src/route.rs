@@ -2172,7 +2172,10 @@ default:
             ]
         );
         assert_eq!(
-            ours.finding.runbook[0].command.as_deref(),
+            ours.finding.runbook[0]
+                .command
+                .as_ref()
+                .map(crate::model::Command::line),
             Some("aws cloudwatch get-dashboard --dashboard-name bedrock-us-east-1")
         );
 

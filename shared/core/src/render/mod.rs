@@ -20,8 +20,8 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 
 use crate::model::{
-    Alarm, AlarmState, AlarmType, Alert, AlertBody, Change, ConfigChange, ConfigChangeKind,
-    Finding, InputFamily, Kind, ProbableCause, RunbookStep, Severity, StepAction,
+    Alarm, AlarmState, AlarmType, Alert, AlertBody, Change, Command, ConfigChange,
+    ConfigChangeKind, Finding, InputFamily, Kind, ProbableCause, RunbookStep, Severity, StepAction,
 };
 use crate::redact::{ContentPolicy, Redactor};
 use crate::route::Destination;
@@ -220,8 +220,72 @@ struct StepView {
     /// check / console / fix, for the renderers' labels.
     action: StepAction,
     title: String,
-    command: Option<String>,
+    command: Option<CommandView>,
     link: Option<String>,
+}
+
+/// A step's command as the renderers may show it. The line is never changed after
+/// [`crate::runbook`] built it: a renderer shows [`Command::line`] exactly (applying only its
+/// channel's lossless escaping, which the channel undoes for display) or [`withheld`] text.
+#[derive(Debug, Clone)]
+enum CommandView {
+    Shown(Command),
+    Withheld(Withheld),
+}
+
+/// Why a command is not shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Withheld {
+    /// Longer than the view's cap, or than the channel can show whole.
+    TooLong,
+    /// It has a character that does not show as itself (control, zero-width, bidirectional,
+    /// unusual white space) or that the channel cannot show inside code exactly.
+    Unshowable,
+    /// Masking would change it: a secret-shaped text the per-value masking did not catch.
+    SecretShaped,
+}
+
+/// Every placeholder starts with this, so tests and readers can tell one from a command.
+pub const WITHHELD_PREFIX: &str = "(command not shown: ";
+
+/// The placeholder a step shows instead of a command it cannot show exactly.
+pub fn withheld(why: Withheld) -> String {
+    let reason = match why {
+        Withheld::TooLong => "too long to show here safely",
+        Withheld::Unshowable => "it has characters this channel cannot show exactly",
+        Withheld::SecretShaped => "it contains text shaped like a secret",
+    };
+    format!("{WITHHELD_PREFIX}{reason}; `vigil replay EVENT --format json` gives its exact words)")
+}
+
+/// A character that does not show as itself: control characters, format characters
+/// (zero-width, joiners, bidirectional marks and isolates, the BOM, tag characters), variation
+/// selectors, Hangul fillers and any white space but the plain space.
+pub fn is_invisible(c: char) -> bool {
+    (c.is_whitespace() && c != ' ')
+        || c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFFB}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
 }
 
 #[derive(Debug, Clone)]
@@ -717,13 +781,25 @@ fn cause_view(
     }
 }
 
+/// The step for the renderers. Its command is checked, never transformed: values were masked
+/// before they were quoted ([`crate::runbook`]), and masking the finished line again could
+/// only break its quoting (a mask can swallow a `'\''`). A command with a word that masking
+/// would still change (one not built by the runbook stage, say), a line longer than
+/// [`COMMAND_CHARS`], or a character that does not show as itself is withheld instead.
 fn step_view(s: &RunbookStep, r: &Redactor) -> Option<StepView> {
     let title = r.identifier(&s.title, STEP_CHARS);
-    let command = s
-        .command
-        .as_deref()
-        .map(|c| r.text(c, COMMAND_CHARS).trim().to_owned())
-        .filter(|c| !c.is_empty());
+    let command = s.command.as_ref().map(|c| {
+        let line = c.line();
+        if line.chars().count() > COMMAND_CHARS {
+            CommandView::Withheld(Withheld::TooLong)
+        } else if line.chars().any(is_invisible) {
+            CommandView::Withheld(Withheld::Unshowable)
+        } else if c.argv().iter().any(|w| r.mask_secrets(w) != w.as_str()) {
+            CommandView::Withheld(Withheld::SecretShaped)
+        } else {
+            CommandView::Shown(c.clone())
+        }
+    });
     let link = s
         .link
         .as_deref()
@@ -1029,7 +1105,12 @@ pub(crate) mod fixtures {
                 RunbookStep {
                     action: crate::model::StepAction::Check,
                     title: "Check the model's service quotas".into(),
-                    command: Some("aws service-quotas list-service-quotas --service-code bedrock --region us-east-1".into()),
+                    command: crate::model::Command::new(
+                        "aws service-quotas list-service-quotas --service-code bedrock --region us-east-1"
+                            .split(' ')
+                            .map(str::to_owned)
+                            .collect(),
+                    ),
                     link: None,
                 },
                 RunbookStep {
@@ -1263,7 +1344,11 @@ mod tests {
         finding.runbook.push(crate::model::RunbookStep {
             action: crate::model::StepAction::Fix,
             title: planted.clone(),
-            command: Some(format!("aws configure set aws_secret_access_key {secret}")),
+            command: crate::model::Command::new(
+                ["aws", "configure", "set", "aws_secret_access_key", secret]
+                    .map(str::to_owned)
+                    .to_vec(),
+            ),
             link: Some(secret.to_owned()),
         });
         finding.links.push(crate::model::Link {

@@ -12,7 +12,10 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::{CauseView, Fact, LinkView, RenderInput, StepView, View, fmt_time, more};
+use super::{
+    CauseView, CommandView, Fact, LinkView, RenderInput, StepView, View, Withheld, fmt_time, more,
+    withheld,
+};
 use crate::model::{Kind, Severity};
 use crate::redact::{Redactor, truncate};
 
@@ -141,16 +144,23 @@ pub(super) fn render(v: &View) -> SlackMessage {
         b.push_list(heading, &items, Some(n), CAUSES_CHARS);
     }
     if !v.runbook.is_empty() {
+        // Room for one step beside the heading and a "...and N more" line: a step with a
+        // command longer than that shows the placeholder, so `fit_list` never cuts a command.
+        let heading = "*Runbook*";
+        let reserve = format!("\n_{}_", more(v.runbook.total)).chars().count();
+        let step_max = b
+            .cap(RUNBOOK_CHARS)
+            .saturating_sub(heading.chars().count() + 1 + reserve);
         let items: Vec<String> = v
             .runbook
             .items
             .iter()
             .take(STEPS_SHOWN)
             .enumerate()
-            .map(|(i, s)| step_item(i + 1, s))
+            .map(|(i, s)| step_item(i + 1, s, step_max))
             .collect();
         b.push_list(
-            "*Runbook*".to_owned(),
+            heading.to_owned(),
             &items,
             Some(v.runbook.total),
             RUNBOOK_CHARS,
@@ -429,18 +439,51 @@ fn cause_item(n: usize, c: &CauseView) -> String {
     s
 }
 
-fn step_item(n: usize, s: &StepView) -> String {
-    let mut out = format!("*{n}.* {}", escape(&s.title));
-    if let Some(cmd) = &s.command {
-        if cmd.contains("```") {
-            // A fence inside the command would end the code block early.
-            out.push_str(&format!("\n{}", escape(cmd)));
-        } else {
-            out.push_str(&format!("\n```{}```", escape(cmd)));
+/// One runbook step, at most `max` characters when it has a command: the command in a code
+/// block exactly as built, or the placeholder when the block would not fit in `max` (it is
+/// never cut) or the line has a backtick (which could end the block early).
+fn step_item(n: usize, s: &StepView, max: usize) -> String {
+    // A backtick in a title (from an alarm name) could pair with a fence and move the code
+    // block off the command; the title shows a look-alike instead (titles are words, not
+    // commands, so changing them is harmless).
+    let head = format!("*{n}.* {}", escape(&s.title).replace('`', "\u{2CB}"));
+    let tail = s
+        .link
+        .as_deref()
+        .map(|url| format!("\n{}", link(url, "how-to")))
+        .unwrap_or_default();
+    let placeholder = |why| format!("\n{}", escape(&withheld(why)));
+    let command = match &s.command {
+        Some(CommandView::Shown(c)) if c.line().contains('`') => placeholder(Withheld::Unshowable),
+        Some(CommandView::Shown(c)) => {
+            let block = format!("\n```{}```", code_block_text(c.line()));
+            let len = head.chars().count() + block.chars().count() + tail.chars().count();
+            if len <= max {
+                block
+            } else {
+                placeholder(Withheld::TooLong)
+            }
         }
-    }
-    if let Some(url) = &s.link {
-        out.push_str(&format!("\n{}", link(url, "how-to")));
+        Some(CommandView::Withheld(why)) => placeholder(*why),
+        None => String::new(),
+    };
+    format!("{head}{command}{tail}")
+}
+
+/// A command line for a code block: only `&`, `<` and `>` become `&amp;`, `&lt;` and `&gt;`.
+/// Slack's formatting reference ("Escaping text") names these three as its control characters
+/// and has senders encode them; clients show (and copy) them as the characters again, so the
+/// copied text is the command line itself. Nothing else is changed: mrkdwn does not format
+/// inside a code block, and a line with a backtick is never put in one (see [`step_item`]).
+fn code_block_text(line: &str) -> String {
+    let mut out = String::with_capacity(line.len() + 16);
+    for c in line.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
     }
     out
 }
@@ -1071,7 +1114,7 @@ mod tests {
                 .map(|i| RunbookStep {
                     action: Default::default(),
                     title: item(i, &s, &short),
-                    command: Some(item(i, &s, &short)),
+                    command: crate::model::Command::new(vec!["aws".to_owned(), item(i, &s, &short)]),
                     link: Some(item(i, &s, &short)),
                 })
                 .collect();

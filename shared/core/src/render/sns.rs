@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::{
-    AlarmView, CallView, CauseView, ConfigView, LinkView, Listed, RenderInput, StepView, Subject,
-    View, text,
+    AlarmView, CallView, CauseView, CommandView, ConfigView, LinkView, Listed, RenderInput,
+    StepView, Subject, View, text, withheld,
 };
 use crate::redact::{Redactor, truncate};
 
@@ -49,7 +49,8 @@ pub fn sns(input: &RenderInput<'_>, redactor: &Redactor) -> SnsNotification {
 }
 
 pub(super) fn render(v: &View) -> SnsNotification {
-    let email = truncate(&text::render(v), EMAIL_CHARS).into_owned();
+    // Cut at a line end, so never inside a command.
+    let email = text::cut_at_line(&text::render(v), EMAIL_CHARS);
     let mut message = String::new();
     for cap in LIST_CAPS {
         let doc = serde_json::to_string(&Doc::new(v, cap)).unwrap_or_else(|_| "{}".to_owned());
@@ -70,7 +71,7 @@ pub(super) fn render(v: &View) -> SnsNotification {
             "truncated": true,
         })
         .to_string();
-        message = envelope(&doc, &truncate(&email, 2_000));
+        message = envelope(&doc, &text::cut_at_line(&email, 2_000));
     }
 
     let attributes = BTreeMap::from([
@@ -251,7 +252,14 @@ struct StepDoc<'a> {
     /// `check` (read-only), `console` (a page to open) or `fix` (a person changes something).
     action: &'static str,
     title: &'a str,
+    /// The copy-ready line exactly as built, or `null` (no command, or one withheld).
     command: Option<&'a str>,
+    /// The command's words, when `command` is given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    argv: Option<&'a [String]>,
+    /// The placeholder text, when the step has a command that is not shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command_withheld: Option<String>,
     link: Option<&'a str>,
 }
 
@@ -291,11 +299,20 @@ impl<'a> Doc<'a> {
             .collect();
         let runbook = head(&v.runbook, cap, "runbook", &mut omitted)
             .iter()
-            .map(|s: &StepView| StepDoc {
-                action: s.action.as_str(),
-                title: &s.title,
-                command: s.command.as_deref(),
-                link: s.link.as_deref(),
+            .map(|s: &StepView| {
+                let (command, argv, command_withheld) = match &s.command {
+                    Some(CommandView::Shown(c)) => (Some(c.line()), Some(c.argv()), None),
+                    Some(CommandView::Withheld(why)) => (None, None, Some(withheld(*why))),
+                    None => (None, None, None),
+                };
+                StepDoc {
+                    action: s.action.as_str(),
+                    title: &s.title,
+                    command,
+                    argv,
+                    command_withheld,
+                    link: s.link.as_deref(),
+                }
             })
             .collect();
         let links = head(&v.links, cap, "links", &mut omitted)
@@ -610,7 +627,7 @@ mod tests {
                 })
                 .collect();
             finding.runbook = (0..n_steps)
-                .map(|i| RunbookStep { action: StepAction::Check, title: item(i), command: Some(item(i)), link: None })
+                .map(|i| RunbookStep { action: StepAction::Check, title: item(i), command: crate::model::Command::new(vec![item(i)]), link: None })
                 .collect();
             let mut dest = destination();
             dest.team = s.clone();

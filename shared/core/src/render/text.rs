@@ -4,7 +4,10 @@
 //! can move the cursor or recolour the terminal (the view has already stripped control
 //! characters, escape sequences and bidirectional overrides).
 
-use super::{CauseView, Fact, RenderInput, StepView, View, fmt_time, join_listed, more};
+use super::{
+    CauseView, CommandView, Fact, RenderInput, StepView, View, fmt_time, join_listed, more,
+    withheld,
+};
 use crate::redact::{Redactor, truncate};
 
 /// The longest text rendering; beyond this the output ends with "…".
@@ -150,7 +153,28 @@ pub(super) fn render(v: &View) -> String {
         v.correlation_id, v.policy
     ));
 
-    truncate(&out, MAX_TEXT_CHARS).into_owned()
+    cut_at_line(&out, MAX_TEXT_CHARS)
+}
+
+/// `s` cut to at most `max` characters at the end of a line, then "…": a cut never falls
+/// inside a line, so never inside a command (a line that alone is longer than `max` is left
+/// out whole).
+pub(super) fn cut_at_line(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for line in s.split_inclusive('\n') {
+        let n = line.chars().count();
+        if used + n + 1 > max {
+            break;
+        }
+        out.push_str(line);
+        used += n;
+    }
+    out.push('…');
+    out
 }
 
 fn more_line(line: &mut impl FnMut(&str), total: usize, shown: usize) {
@@ -206,9 +230,20 @@ fn cause_lines(n: usize, c: &CauseView) -> String {
 fn step_lines(n: usize, s: &StepView) -> String {
     // The label says whether the step only reads, opens a page, or changes something.
     let mut out = format!("  {n}. [{}] {}", s.action.as_str(), s.title);
-    if let Some(cmd) = &s.command {
-        out.push('\n');
-        out.push_str(&indent(&format!("$ {cmd}"), 7));
+    // The command line exactly as built (one line: no value carries a line break), or the
+    // placeholder; a terminal shows every character the view lets through as itself.
+    match &s.command {
+        Some(CommandView::Shown(cmd)) => {
+            out.push('\n');
+            out.push_str(&" ".repeat(7));
+            out.push_str("$ ");
+            out.push_str(cmd.line());
+        }
+        Some(CommandView::Withheld(why)) => {
+            out.push('\n');
+            out.push_str(&indent(&withheld(*why), 7));
+        }
+        None => {}
     }
     if let Some(url) = &s.link {
         out.push('\n');
