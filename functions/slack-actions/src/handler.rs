@@ -22,7 +22,7 @@ use vigil_adapters::state::DynamoState;
 use vigil_core::model::Kind;
 use vigil_core::noise::{LedgerEntry, MatchField, MatchOp, Matcher, Outcome, Silence};
 use vigil_core::ports::{Claim, StateStore};
-use vigil_core::render::slack::{MAX_BLOCKS, escape};
+use vigil_core::render::slack::{MAX_BLOCKS, escape, mrkdwn_object};
 use vigil_core::slack_request::{
     self, ACTION_ACK, ACTION_SILENCES, ACTION_STEP_DONE, BlockActions, ButtonValue, ClickedAction,
     MAX_BODY_BYTES, Rejection, SIGNATURE_HEADER, TIMESTAMP_HEADER,
@@ -241,7 +241,7 @@ async fn acknowledge(
     );
     let body = json!({
         "replace_original": true,
-        "text": interaction.message_text.clone().unwrap_or_else(|| value.name.clone()),
+        "text": fallback_text(interaction, value),
         "blocks": with_context(blocks, &note),
     });
     respond(interaction, &body, deps).await;
@@ -356,7 +356,7 @@ async fn step_done(
     );
     let body = json!({
         "replace_original": true,
-        "text": interaction.message_text.clone().unwrap_or_else(|| value.name.clone()),
+        "text": fallback_text(interaction, value),
         "blocks": with_context(blocks, &note),
     });
     respond(interaction, &body, deps).await;
@@ -371,6 +371,16 @@ fn mention(user_id: &str) -> String {
         .take(32)
         .collect();
     format!("<@{id}>")
+}
+
+/// The `text` of an updated message: the original's, as Slack sends it back (already in
+/// Slack's escaped form, since vigil escaped it), else the alert's name, escaped like every
+/// value vigil puts into Slack text.
+fn fallback_text(interaction: &BlockActions, value: &ButtonValue) -> String {
+    interaction
+        .message_text
+        .clone()
+        .unwrap_or_else(|| escape(&cut(&value.name, 200)).into_owned())
 }
 
 /// At most `n` characters.
@@ -406,7 +416,7 @@ fn without_elements(blocks: &[Value], remove: impl Fn(&Value) -> bool) -> Vec<Va
 /// The blocks and a context line, within [`MAX_BLOCKS`]: the line goes before the trailing
 /// `actions` blocks (buttons stay last); when full, the last other block before them gives way.
 fn with_context(mut blocks: Vec<Value>, text: &str) -> Vec<Value> {
-    let context = json!({"type": "context", "elements": [{"type": "mrkdwn", "text": text}]});
+    let context = json!({"type": "context", "elements": [mrkdwn_object(text.to_owned())]});
     let is_actions = |b: &Value| b.get("type").and_then(Value::as_str) == Some("actions");
     let mut at = blocks.len();
     while at > 0 && blocks.get(at - 1).is_some_and(is_actions) {
@@ -521,6 +531,35 @@ mod tests {
         let out = without_elements(&blocks, |e| e["action_id"] == "vigil_ack");
         assert_eq!(out.len(), 1);
         assert_eq!(out[0]["elements"].as_array().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn update_texts_escape_the_alert_name_and_context_lines_are_verbatim() {
+        let name = "<!channel> <https://evil.example|x> &lt;!here&gt; d\u{200b}b\u{202e}";
+        let value = ButtonValue {
+            name: name.into(),
+            ..ButtonValue::default()
+        };
+        let payload = json!({
+            "type": "block_actions",
+            "user": {"id": "U1"},
+            "actions": [{"action_id": ACTION_ACK, "value": value.encode()}],
+        });
+        let body: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair("payload", &payload.to_string())
+            .finish();
+        let interaction = slack_request::parse_block_actions(body.as_bytes()).unwrap();
+        // No text in the payload: the update's text is the alert's name, escaped.
+        assert_eq!(interaction.message_text, None);
+        assert_eq!(
+            fallback_text(&interaction, &value),
+            "&lt;!channel&gt; &lt;https://evil.example|x&gt; &amp;lt;!here&amp;gt; db"
+        );
+        let blocks = with_context(Vec::new(), "&lt;x&gt;");
+        assert_eq!(
+            blocks[0]["elements"][0],
+            json!({"type": "mrkdwn", "text": "&lt;x&gt;", "verbatim": true})
+        );
     }
 
     #[test]

@@ -320,13 +320,16 @@ pub fn mask_secrets(s: &str) -> String {
 }
 
 /// Removes what could rewrite a terminal or confuse a reader: C0/C1 control characters
-/// (ESC sequences included) and bidirectional overrides. Tabs become spaces; newlines are
-/// kept when `keep_newlines`, otherwise they become spaces.
+/// (ESC sequences included) and the invisible characters of [`is_invisible`] (zero-width
+/// characters, bidirectional marks, embeddings, overrides and isolates, the byte order mark,
+/// Unicode tags). Tabs become spaces; newlines are kept when `keep_newlines`, otherwise they
+/// become spaces; the Unicode line and paragraph separators are treated as newlines.
 pub(crate) fn sanitize(s: &str, keep_newlines: bool) -> Cow<'_, str> {
     let bad = |c: char| {
         (c.is_control() && c != '\n')
             || (c == '\n' && !keep_newlines)
-            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+            || is_invisible(c)
+            || is_line_separator(c)
     };
     // Printable ASCII (nearly every string) has nothing to remove: one pass over the bytes.
     // Anything else (C0, DEL, newlines, non-ASCII) gets the full check.
@@ -340,11 +343,42 @@ pub(crate) fn sanitize(s: &str, keep_newlines: bool) -> Cow<'_, str> {
             '\r' => {}
             '\t' => out.push(' '),
             '\n' if !keep_newlines => out.push(' '),
+            c if is_line_separator(c) => out.push(if keep_newlines { '\n' } else { ' ' }),
             c if bad(c) => {}
             c => out.push(c),
         }
     }
     Cow::Owned(out)
+}
+
+/// Characters that take no room on screen but change what a reader sees or copies: they can
+/// hide text, split a word a filter looks for (`@chan\u{200B}nel`), or reorder what follows
+/// (a right-to-left override makes `exe.txt` read `txt.exe`). Format characters of Unicode
+/// category Cf that matter in an alert: soft hyphen, Arabic letter mark, Mongolian vowel
+/// separator, zero-width space / non-joiner / joiner, left-to-right and right-to-left marks,
+/// bidirectional embeddings, overrides and isolates, word joiner and invisible operators,
+/// deprecated format characters, the byte order mark (zero-width no-break space), interlinear
+/// annotation characters and the Unicode tag characters (invisible ASCII look-alikes).
+pub(crate) fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
+}
+
+/// U+2028 LINE SEPARATOR and U+2029 PARAGRAPH SEPARATOR: line breaks to a browser or a
+/// JavaScript client, invisible to a check for `\n`.
+fn is_line_separator(c: char) -> bool {
+    matches!(c, '\u{2028}' | '\u{2029}')
 }
 
 /// Cuts `s` to at most `max_chars` characters on a character boundary, ending with "…" when
@@ -671,6 +705,7 @@ mod tests {
             "a\rb\n",
             "x\u{7f}y",
             "caf\u{e9}\u{202e}\u{85}",
+            "a\u{200b}b\u{feff}c\u{2028}d\u{e0041}",
             "plain",
         ] {
             for keep in [true, false] {
@@ -679,13 +714,9 @@ mod tests {
                     .filter(|c| *c != '\r')
                     .filter_map(|c| match c {
                         '\t' => Some(' '),
-                        '\n' if !keep => Some(' '),
-                        '\n' => Some('\n'),
-                        c if c.is_control()
-                            || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}') =>
-                        {
-                            None
-                        }
+                        '\n' | '\u{2028}' | '\u{2029}' if !keep => Some(' '),
+                        '\n' | '\u{2028}' | '\u{2029}' => Some('\n'),
+                        c if c.is_control() || is_invisible(c) => None,
                         c => Some(c),
                     })
                     .collect();
@@ -696,6 +727,58 @@ mod tests {
         assert_eq!(truncate("abcd", 3), "ab…");
         assert_eq!(truncate("ééé", 3), "ééé");
         assert_eq!(truncate("éééé", 3), "éé…");
+    }
+
+    #[test]
+    fn invisible_and_bidirectional_characters_are_stripped() {
+        let hidden = [
+            '\u{00AD}',
+            '\u{061C}',
+            '\u{180E}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{200E}',
+            '\u{200F}',
+            '\u{202A}',
+            '\u{202B}',
+            '\u{202C}',
+            '\u{202D}',
+            '\u{202E}',
+            '\u{2060}',
+            '\u{2064}',
+            '\u{2066}',
+            '\u{2067}',
+            '\u{2068}',
+            '\u{2069}',
+            '\u{206F}',
+            '\u{FEFF}',
+            '\u{FFF9}',
+            '\u{E0001}',
+            '\u{E0041}',
+            '\u{E007F}',
+        ];
+        for c in hidden {
+            let s = format!("<!chan{c}nel> db{c}");
+            for keep in [true, false] {
+                assert_eq!(
+                    sanitize(&s, keep),
+                    "<!channel> db",
+                    "U+{:04X}",
+                    u32::from(c)
+                );
+            }
+        }
+        // Line and paragraph separators are line breaks, not invisible glue.
+        assert_eq!(sanitize("a\u{2028}b\u{2029}c", true), "a\nb\nc");
+        assert_eq!(sanitize("a\u{2028}b\u{2029}c", false), "a b c");
+        // Visible non-ASCII text, emoji and look-alikes stay.
+        let kept = "café ‹x› ✅ 日本語 \u{a0}";
+        assert_eq!(sanitize(kept, false), kept);
+        // Every path through the redactor strips them.
+        let r = Redactor::new();
+        assert_eq!(r.identifier("\u{202e}db\u{200b}-1\u{2066}", 20), "db-1");
+        assert_eq!(r.text("a\u{feff}\nb\u{200d}", 20), "a\nb");
     }
 
     #[test]

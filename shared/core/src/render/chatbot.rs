@@ -3,13 +3,24 @@
 //!
 //! Invariant: the result follows the custom-notification schema (`version` "1.0", `source`
 //! "custom", `content.textType` "client-markdown"); no event value can open a link or a mention
-//! (angle brackets become look-alikes); every field stays within the conservative caps below.
+//! or add formatting; every field stays within the conservative caps below.
+//!
+//! `client-markdown` is rendered in the chat platform's own markup: Slack mrkdwn in Slack,
+//! Markdown in Microsoft Teams. No escape works in both (Slack shows a backslash as a
+//! backslash), so every event value goes through [`md`], which swaps the characters that
+//! would be markup in either for look-alikes: `<` `>` (Slack links and mentions, HTML,
+//! Markdown autolinks, quotes), `[` `]` (Markdown links, images and reference links), `*`
+//! `~` and backticks (emphasis, strike-through, code), `_` where it could open or close
+//! emphasis, `#` at the start of a line (headings), `\` (Markdown escapes), the `&` of an
+//! entity (`&lt;`) and the `@` of `@channel`, `@here` and `@everyone`. Bare URLs in a value
+//! stay readable text; a client that makes them clickable shows the URL itself, never a
+//! label the sender chose.
 
 use serde_json::{Map, Value, json};
 
-use super::slack::{fit_list, plain};
+use super::slack::{fit_list, starts_entity};
 use super::{CommandView, RenderInput, View, Withheld, more, withheld};
-use crate::redact::{Redactor, truncate};
+use crate::redact::{Redactor, sanitize, truncate};
 
 // AWS documents the schema but few length limits; these caps are deliberately conservative so
 // a notification is never dropped for size.
@@ -45,12 +56,7 @@ pub fn chatbot(input: &RenderInput<'_>, redactor: &Redactor) -> Value {
 
 fn render(v: &View) -> Value {
     let title = truncate(
-        &plain(&format!(
-            "{} [{}] {}",
-            emoji(v),
-            v.severity_label(),
-            v.title
-        )),
+        &format!("{} [{}] {}", emoji(v), v.severity_label(), md(&v.title)),
         TITLE_CHARS,
     )
     .into_owned();
@@ -61,13 +67,13 @@ fn render(v: &View) -> Value {
         .iter()
         .take(STEPS_SHOWN)
         .map(|s| {
-            // A backtick in the title could pair with the command's code span; the title
-            // shows a look-alike (it is words, not a command).
-            let title = plain(&s.title).replace('`', "\u{2CB}");
+            // `md` swaps backticks for a look-alike, so the title cannot pair with the
+            // command's code span.
+            let title = md(&s.title);
             let link = s
                 .link
                 .as_deref()
-                .map(|l| format!(" ({})", plain(l)))
+                .map(|l| format!(" ({})", md(l)))
                 .unwrap_or_default();
             let step = match &s.command {
                 None => format!("{title}{link}"),
@@ -80,8 +86,9 @@ fn render(v: &View) -> Value {
                     }
                 }
             };
-            // Only a step without a command, or with the placeholder, is ever cut.
-            truncate(&step, STEP_CHARS).into_owned()
+            // Only a step without a command, or with the placeholder, is ever cut; the cut
+            // keeps code spans closed.
+            cut_md(&step, STEP_CHARS)
         })
         .collect();
 
@@ -94,7 +101,7 @@ fn render(v: &View) -> Value {
     ]
     .into_iter()
     .flatten()
-    .map(|k| truncate(&plain(&k), KEYWORD_CHARS).into_owned())
+    .map(|k| truncate(&md(&k), KEYWORD_CHARS).into_owned())
     .collect();
     keywords.truncate(KEYWORDS);
 
@@ -109,7 +116,7 @@ fn render(v: &View) -> Value {
             }
         }
     }
-    let resources: Vec<String> = resources.iter().map(|r| plain(r)).collect();
+    let resources: Vec<String> = resources.iter().map(|r| md(r)).collect();
 
     let mut context = Map::new();
     for (k, val) in [
@@ -121,14 +128,14 @@ fn render(v: &View) -> Value {
         ("content_policy", Some(v.policy.as_str())),
     ] {
         if let Some(val) = val {
-            context.insert(k.to_owned(), Value::String(plain(val)));
+            context.insert(k.to_owned(), Value::String(md(val)));
         }
     }
 
     json!({
         "version": "1.0",
         "source": "custom",
-        "id": plain(&v.correlation_id),
+        "id": md(&v.correlation_id),
         "content": {
             "textType": "client-markdown",
             "title": title,
@@ -137,8 +144,8 @@ fn render(v: &View) -> Value {
             "keywords": keywords,
         },
         "metadata": {
-            "threadId": plain(&v.thread_key()),
-            "summary": truncate(&plain(&format!("[{}] {}", v.severity_label(), v.title)), SUMMARY_CHARS),
+            "threadId": md(&v.thread_key()),
+            "summary": truncate(&format!("[{}] {}", v.severity_label(), md(&v.title)), SUMMARY_CHARS),
             "eventType": v.kind.as_str(),
             "relatedResources": resources,
             "additionalContext": context,
@@ -162,12 +169,12 @@ fn emoji(v: &View) -> &'static str {
 
 /// Summary, the subject's facts and the probable causes, within [`DESCRIPTION_CHARS`].
 fn description(v: &View) -> String {
-    let mut out = truncate(&plain(&v.summary), DESCRIPTION_CHARS / 3).into_owned();
+    let mut out = truncate(&md(&v.summary), DESCRIPTION_CHARS / 3).into_owned();
     let facts: Vec<String> = v
         .subject_facts()
         .iter()
         .map(|f| {
-            let value = truncate(&plain(&f.value), 300).replace('\n', " ");
+            let value = truncate(&md(&f.value), 300).replace('\n', " ");
             format!("• *{}:* {value}", f.label)
         })
         .collect();
@@ -192,19 +199,19 @@ fn description(v: &View) -> String {
                 let mut s = format!(
                     "{}. `{}` ({}) by *{}*, {}",
                     i + 1,
-                    plain(&c.event_name),
-                    plain(&c.event_source),
-                    plain(&c.actor),
+                    md(&c.event_name),
+                    md(&c.event_source),
+                    md(&c.actor),
                     c.relative
                 );
                 if let Some(ip) = &c.source_ip {
-                    s.push_str(&format!(" from {}", plain(ip)));
+                    s.push_str(&format!(" from {}", md(ip)));
                 }
                 if let Some(reason) = &c.reason {
-                    s.push_str(&format!(": {}", plain(reason)));
+                    s.push_str(&format!(": {}", md(reason)));
                 }
-                s.push_str(&format!(" (event {})", plain(&c.event_id)));
-                truncate(&s, 600).into_owned()
+                s.push_str(&format!(" (event {})", md(&c.event_id)));
+                cut_md(&s, 600)
             })
             .collect();
         let room = DESCRIPTION_CHARS.saturating_sub(out.chars().count() + 2);
@@ -219,7 +226,7 @@ fn description(v: &View) -> String {
             .items
             .iter()
             .take(5)
-            .map(|n| format!("• {}", plain(n)))
+            .map(|n| format!("• {}", md(n)))
             .collect();
         let room = DESCRIPTION_CHARS.saturating_sub(out.chars().count() + 2);
         if let Some(section) = fit_list("*Notes*", &notes, v.notes.total, room) {
@@ -234,7 +241,73 @@ fn description(v: &View) -> String {
             out.push_str(&line);
         }
     }
-    truncate(&out, DESCRIPTION_CHARS).into_owned()
+    cut_md(&out, DESCRIPTION_CHARS)
+}
+
+/// An event value as inert text in `client-markdown` (see the module documentation): control,
+/// invisible and bidirectional characters stripped (newlines kept), markup characters swapped
+/// for look-alikes. An `_` between two letters or digits stays (`my_alarm_name`): neither
+/// Slack nor Markdown emphasises inside a word.
+pub(super) fn md(s: &str) -> String {
+    let s = sanitize(s, true);
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut prev: Option<char> = None;
+    let mut line_start = true;
+    for (i, c) in s.char_indices() {
+        let rest = s.get(i..).unwrap_or_default();
+        let next = rest.chars().nth(1);
+        let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+        let swapped = match c {
+            '<' => Some('‹'),
+            '>' => Some('›'),
+            '[' => Some('［'),
+            ']' => Some('］'),
+            '*' => Some('∗'),
+            '~' => Some('∼'),
+            '`' => Some('ˋ'),
+            '\\' => Some('⧵'),
+            '_' if !(word(prev) && word(next)) => Some('＿'),
+            '#' if line_start => Some('＃'),
+            '&' if starts_entity(rest) => Some('＆'),
+            '@' if !word(prev) && is_broadcast(rest) => Some('＠'),
+            _ => None,
+        };
+        out.push(swapped.unwrap_or(c));
+        if c == '\n' {
+            line_start = true;
+        } else if !c.is_whitespace() {
+            line_start = false;
+        }
+        prev = Some(c);
+    }
+    out
+}
+
+/// `s` cut to `max` characters (ending in "…" when cut) without leaving a code span open: an
+/// open one would end at the cut, and what followed its opening backtick would be read as
+/// markup again. Values carry no backticks ([`md`]), so every backtick is vigil's own and an
+/// odd count means the cut fell inside a span.
+fn cut_md(s: &str, max: usize) -> String {
+    let cut = truncate(s, max);
+    if cut.len() == s.len() || cut.matches('`').count().is_multiple_of(2) {
+        return cut.into_owned();
+    }
+    let mut out = truncate(s, max.saturating_sub(1)).into_owned();
+    if !out.matches('`').count().is_multiple_of(2) {
+        out.push('`');
+    }
+    out
+}
+
+/// Whether `s` begins with `@channel`, `@here` or `@everyone` as a word.
+fn is_broadcast(s: &str) -> bool {
+    ["@channel", "@here", "@everyone"].iter().any(|w| {
+        s.get(..w.len()).is_some_and(|h| h.eq_ignore_ascii_case(w))
+            && !s
+                .get(w.len()..)
+                .and_then(|r| r.chars().next())
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
 }
 
 #[cfg(test)]
@@ -291,6 +364,38 @@ mod tests {
             n.pointer("/metadata/eventType").and_then(Value::as_str),
             Some("throttle_spike")
         );
+    }
+
+    #[test]
+    fn values_are_inert_in_slack_and_markdown_alike() {
+        assert_eq!(
+            md("[x](https://evil.example) <https://evil.example|y> *b* ~s~ `c` \\"),
+            "［x］(https://evil.example) ‹https://evil.example|y› ∗b∗ ∼s∼ ˋcˋ ⧵"
+        );
+        // Emphasis only where an `_` could open or close it; names keep theirs.
+        assert_eq!(md("my_alarm_name _it_"), "my_alarm_name ＿it＿");
+        // Entities, headings and broadcast mentions.
+        assert_eq!(md("&lt;!here&gt; R&D"), "＆lt;!here＆gt; R&D");
+        assert_eq!(md("# h\n  #x a#b"), "＃ h\n  ＃x a#b");
+        assert_eq!(
+            md("@channel @Here @everyone! @channels a@here.example"),
+            "＠channel ＠Here ＠everyone! @channels a@here.example"
+        );
+        assert_eq!(md("a\u{200b}b\u{202e}c\u{2066}"), "abc");
+    }
+
+    #[test]
+    fn a_cut_never_leaves_a_code_span_open() {
+        let step = format!(
+            "Check: `aws logs tail {}`",
+            md("[x](https://evil.example) ").repeat(40)
+        );
+        let cut = cut_md(&step, STEP_CHARS);
+        assert!(cut.chars().count() <= STEP_CHARS);
+        assert!(cut.ends_with("…`"), "{cut}");
+        assert_eq!(cut.matches('`').count() % 2, 0);
+        assert_eq!(cut_md("short `x`", 50), "short `x`");
+        assert_eq!(cut_md("ab `cdef`", 6), "ab `…`");
     }
 
     #[test]

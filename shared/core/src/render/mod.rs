@@ -400,7 +400,10 @@ impl View {
             policy,
             input: alert.input,
             rule: non_empty(id(&finding.rule), "unknown"),
-            title: non_empty(r.identifier(&finding.title, TITLE_CHARS), alert.name()),
+            title: non_empty(
+                r.identifier(&finding.title, TITLE_CHARS),
+                &non_empty(id(alert.name()), "unnamed"),
+            ),
             summary: r.text(&finding.summary, SUMMARY_CHARS),
             name: non_empty(id(alert.name()), "unnamed"),
             account: opt_id(&alert.account),

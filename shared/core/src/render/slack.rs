@@ -6,6 +6,25 @@
 //! most [`MAX_TOTAL_CHARS`] characters of text in all, fallback included. Every value that came
 //! from an event is escaped, so it cannot mention a channel, forge a link or inject markup;
 //! only the destination's configured mentions are emitted as they are.
+//!
+//! Escaping, for every message kind (first message and thread replies, the resolve edit, the
+//! flapping notice, the digest note, and the fallback `text` that is also the whole message
+//! when Slack refuses the blocks):
+//! - mrkdwn and the fallback `text`: [`escape`], i.e. Slack's `&` `<` `>` entities, after
+//!   invisible and bidirectional characters are stripped. Slack parses mentions and links
+//!   (`<!channel>`, `<@U123>`, `<https://…|label>`) only from a literal `<`, so none can come
+//!   from a value.
+//! - Every mrkdwn object is sent with `"verbatim": true` ([`mrkdwn`]): Slack then does not
+//!   turn bare URLs, `#channel` names or bare `@` words in a value into links or mentions;
+//!   vigil's own `<url|label>` links and the configured mentions still work, because verbatim
+//!   only turns off Slack's guessing, not explicit control sequences. Values are not wrapped
+//!   in code spans instead: most are prose (reasons, descriptions, summaries), a code span
+//!   does not stop Slack from parsing `<!channel>` anyway, and identifiers already are code.
+//! - `plain_text` (headers, button labels): [`plain_text`], angle brackets as look-alikes and
+//!   the `&` of an entity-shaped sequence (`&lt;`) as a look-alike, safe whether or not Slack
+//!   decodes entities there.
+//! - Slack has no escape for `*`, `_`, `~` and backticks; in a value they can at most style
+//!   that value's own text (a backtick never opens one of vigil's code spans, see [`code`]).
 
 use std::borrow::Cow;
 
@@ -250,7 +269,7 @@ impl Builder {
         }
         self.push(json!({
             "type": "section",
-            "text": { "type": "mrkdwn", "text": mrkdwn },
+            "text": mrkdwn_object(mrkdwn),
         }))
     }
 
@@ -258,7 +277,7 @@ impl Builder {
         let fields: Vec<Value> = fields
             .into_iter()
             .take(MAX_FIELDS)
-            .map(|f| json!({ "type": "mrkdwn", "text": cut(&f, FIELD_CHARS.min(MAX_FIELD_CHARS)) }))
+            .map(|f| mrkdwn_object(cut(&f, FIELD_CHARS.min(MAX_FIELD_CHARS))))
             .collect();
         if fields.is_empty() {
             return false;
@@ -350,7 +369,7 @@ fn header_text(v: &View) -> String {
         "{} {}: {}",
         severity_emoji(v),
         v.severity_label(),
-        plain(&v.title)
+        plain_text(&v.title)
     );
     truncate(&s, MAX_HEADER_CHARS).into_owned()
 }
@@ -489,22 +508,19 @@ fn code_block_text(line: &str) -> String {
 }
 
 fn context_block(v: &View) -> Value {
-    let mut elements = vec![json!({
-        "type": "mrkdwn",
-        "text": cut(
-            &format!(
-                "correlation {} · rule {} · team *{}*{}",
-                code(&v.correlation_id),
-                code(&v.rule),
-                escape(&v.team),
-                v.channel
-                    .as_deref()
-                    .map(|c| format!(" · {}", escape(c)))
-                    .unwrap_or_default(),
-            ),
-            CONTEXT_CHARS,
+    let mut elements = vec![mrkdwn_object(cut(
+        &format!(
+            "correlation {} · rule {} · team *{}*{}",
+            code(&v.correlation_id),
+            code(&v.rule),
+            escape(&v.team),
+            v.channel
+                .as_deref()
+                .map(|c| format!(" · {}", escape(c)))
+                .unwrap_or_default(),
         ),
-    })];
+        CONTEXT_CHARS,
+    ))];
     // Mentions are trusted configuration: emitted verbatim so `<!subteam^S123>` pings.
     let mut mentions = String::new();
     for m in &v.mentions {
@@ -517,16 +533,20 @@ fn context_block(v: &View) -> Value {
         mentions.push_str(m);
     }
     if !mentions.is_empty() {
-        elements.push(json!({ "type": "mrkdwn", "text": format!("cc {mentions}") }));
+        elements.push(mrkdwn_object(format!("cc {mentions}")));
     }
     json!({ "type": "context", "elements": elements })
 }
 
 /// Escapes the three characters Slack's mrkdwn treats as control characters, so text from an
-/// event cannot open a link or a mention such as `<!channel>`.
+/// event cannot open a link or a mention such as `<!channel>`, and a `&lt;` in it stays the
+/// four characters it was (`&amp;lt;`) instead of becoming `<` on screen. Control, invisible
+/// and bidirectional characters are stripped first ([`crate::redact::sanitize`]; newlines are
+/// kept), so nothing hidden rides along.
 pub fn escape(s: &str) -> Cow<'_, str> {
+    let s = crate::redact::sanitize(s, true);
     if !s.contains(['&', '<', '>']) {
-        return Cow::Borrowed(s);
+        return s;
     }
     let mut out = String::with_capacity(s.len() + 16);
     for c in s.chars() {
@@ -540,11 +560,43 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// Text for a `plain_text` object. Slack does not parse these for mentions or links, but
-/// whether it decodes entities there is not specified, so angle brackets are swapped for
-/// look-alikes instead of escaped: safe and readable either way.
-pub(super) fn plain(s: &str) -> String {
-    s.replace('<', "‹").replace('>', "›")
+/// An event value for a `plain_text` object (a header): invisible and bidirectional
+/// characters stripped, newlines made spaces, angle brackets swapped for look-alikes and the `&` of an entity-shaped sequence (`&lt;`, `&#60;`) swapped for `＆`, so
+/// the text reads the same whether or not Slack decodes entities there.
+pub fn plain_text(s: &str) -> String {
+    let s = crate::redact::sanitize(s, false);
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.char_indices() {
+        match c {
+            '<' => out.push('‹'),
+            '>' => out.push('›'),
+            '&' if starts_entity(s.get(i..).unwrap_or_default()) => out.push('＆'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `s` begins with an HTML/Slack entity: `&name;`, `&#123;` or `&#x7B;`.
+pub(super) fn starts_entity(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix('&') else {
+        return false;
+    };
+    let body: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '#')
+        .take(33)
+        .collect();
+    !body.is_empty()
+        && body.len() <= 32
+        && rest.get(body.len()..).is_some_and(|r| r.starts_with(';'))
+}
+
+/// A Block Kit `mrkdwn` text object with `"verbatim": true`: Slack does not auto-link bare
+/// URLs or channel names, nor parse bare mentions, in it (explicit `<…>` sequences, which only
+/// vigil writes, still work). `text` must already be escaped.
+pub fn mrkdwn_object(text: String) -> Value {
+    json!({ "type": "mrkdwn", "text": text, "verbatim": true })
 }
 
 /// An identifier as inline code; values that contain a backtick stay plain (escaped).
@@ -633,7 +685,11 @@ pub fn resolved_root(
     correlation_id: &str,
 ) -> SlackMessage {
     let minutes = (resolved_at - opened_at).num_minutes().max(0);
-    let header = truncate(&format!("✅ Resolved: {title}"), MAX_HEADER_CHARS).into_owned();
+    let header = truncate(
+        &plain_text(&format!("✅ Resolved: {title}")),
+        MAX_HEADER_CHARS,
+    )
+    .into_owned();
     let body = format!(
         "Open from {} to {} ({minutes} min); {count} alert{} in this group. The thread has the details.",
         clock(opened_at),
@@ -641,11 +697,14 @@ pub fn resolved_root(
         if count == 1 { "" } else { "s" }
     );
     SlackMessage {
-        text: truncate(&format!("Resolved: {title}. {body}"), FALLBACK_CHARS).into_owned(),
+        text: cut(
+            &escape(&format!("Resolved: {title}. {body}")),
+            FALLBACK_CHARS,
+        ),
         blocks: vec![
             json!({"type": "header", "text": {"type": "plain_text", "text": header, "emoji": true}}),
-            json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&escape(&body), MAX_SECTION_CHARS)}}),
-            json!({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&format!("correlation id `{}`", escape(correlation_id)), CONTEXT_CHARS)}]}),
+            json!({"type": "section", "text": mrkdwn_object(cut(&escape(&body), MAX_SECTION_CHARS))}),
+            json!({"type": "context", "elements": [mrkdwn_object(cut(&format!("correlation id {}", code(correlation_id)), CONTEXT_CHARS))]}),
         ],
     }
 }
@@ -658,23 +717,28 @@ pub fn flap_notice(title: &str, changes: usize, window: std::time::Duration) -> 
         "Flapping: {changes} state changes in {minutes} min. Further changes of this alert are counted, not posted, until it has been quiet for {minutes} min; `vigil ledger` lists each one."
     );
     SlackMessage {
-        text: truncate(&format!("Flapping: {title}. {body}"), FALLBACK_CHARS).into_owned(),
+        text: cut(
+            &escape(&format!("Flapping: {title}. {body}")),
+            FALLBACK_CHARS,
+        ),
         blocks: vec![
-            json!({"type": "section", "text": {"type": "mrkdwn", "text": cut(&format!("*{}*\n{}", escape(title), escape(&body)), MAX_SECTION_CHARS)}}),
+            json!({"type": "section", "text": mrkdwn_object(cut(&format!("*{}*\n{}", escape(title), escape(&body)), MAX_SECTION_CHARS))}),
         ],
     }
 }
 
 /// `message` with `note` (plain text, e.g. the rate limiter's digest line) added as a last
 /// context block and to the fallback text, within Slack's limits: when the message already
-/// has [`MAX_BLOCKS`] blocks, the note replaces the last one.
+/// has [`MAX_BLOCKS`] blocks, the note replaces the last one. The note is escaped in both
+/// places (the fallback is mrkdwn too, and is all Slack shows when it refuses the blocks).
 pub fn with_note(mut message: SlackMessage, note: &str) -> SlackMessage {
-    let block = json!({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&escape(note), CONTEXT_CHARS)}]});
+    let note = escape(note);
+    let block = json!({"type": "context", "elements": [mrkdwn_object(cut(&note, CONTEXT_CHARS))]});
     if message.blocks.len() >= MAX_BLOCKS {
         message.blocks.pop();
     }
     message.blocks.push(block);
-    message.text = truncate(&format!("{}\n{note}", message.text), MAX_FALLBACK_CHARS).into_owned();
+    message.text = cut(&format!("{}\n{note}", message.text), MAX_FALLBACK_CHARS);
     message
 }
 
