@@ -78,11 +78,17 @@ fn render(v: &View) -> Value {
             let step = match &s.command {
                 None => format!("{title}{link}"),
                 Some(command) => {
-                    let shown = format!("{title}: {}{link}", command_span(command));
-                    if shown.chars().count() <= STEP_CHARS {
+                    let shown = format!("{title}: {}", command_span(command));
+                    let step = if shown.chars().count() <= STEP_CHARS {
                         shown
                     } else {
-                        format!("{title}: {}{link}", withheld(Withheld::TooLong))
+                        format!("{title}: {}", withheld(Withheld::TooLong))
+                    };
+                    // The link only when it fits whole: the command stays complete.
+                    if step.chars().count() + link.chars().count() <= STEP_CHARS {
+                        format!("{step}{link}")
+                    } else {
+                        step
                     }
                 }
             };
@@ -364,6 +370,70 @@ mod tests {
             n.pointer("/metadata/eventType").and_then(Value::as_str),
             Some("throttle_spike")
         );
+    }
+
+    fn next_steps(words: &[&str], title: &str) -> Vec<String> {
+        let alert = alert(AlertBody::Alarm(alarm()));
+        let mut finding = finding();
+        finding.runbook = vec![crate::model::RunbookStep {
+            action: crate::model::StepAction::Check,
+            title: title.to_owned(),
+            command: crate::model::Command::new(words.iter().map(|w| (*w).to_owned()).collect()),
+            link: Some("https://console.example.com/x".to_owned()),
+        }];
+        let dest = destination();
+        let n = chatbot(
+            &RenderInput {
+                alert: &alert,
+                finding: &finding,
+                destination: &dest,
+                policy: ContentPolicy::Full,
+                correlation_id: &alert.id,
+            },
+            &Redactor::new(),
+        );
+        serde_json::from_value(n.pointer("/content/nextSteps").cloned().unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn a_command_is_shown_exactly_or_withheld_never_rewritten() {
+        // Quotes and shell syntax inside a quoted word: shown as the line, untouched.
+        assert_eq!(
+            next_steps(
+                &[
+                    "aws",
+                    "lambda",
+                    "get-function",
+                    "--function-name",
+                    "a'b;$(id)"
+                ],
+                "T"
+            ),
+            [
+                "T: `aws lambda get-function --function-name 'a'\\''b;$(id)'` (https://console.example.com/x)"
+            ]
+        );
+        // A backtick (the old renderer turned it into a quote) or an angle bracket (the old
+        // renderer turned it into a look-alike) cannot be shown exactly in a code span.
+        for word in ["a`id`b", "<role-name>", "a&b"] {
+            let steps = next_steps(&["aws", "iam", "get-role", "--role-name", word], "T");
+            assert!(
+                steps[0].starts_with(&format!("T: {}", super::super::WITHHELD_PREFIX)),
+                "{steps:?}"
+            );
+        }
+        // A backtick in the title cannot pair with the command's code span.
+        let steps = next_steps(&["aws", "x"], "a`b");
+        assert_eq!(
+            steps[0],
+            "a\u{2CB}b: `aws x` (https://console.example.com/x)"
+        );
+        // Too long to show whole: the placeholder, not a cut command.
+        let long = "x".repeat(600);
+        let steps = next_steps(&["aws", "x", &long], "T");
+        assert!(steps[0].contains("too long"), "{steps:?}");
+        assert!(!steps[0].contains("xxxx"), "{steps:?}");
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! applies its own channel's escaping and enforces its own channel's limits in its builder, so
 //! no input, however large or hostile, can produce a message the channel rejects.
 //!
+//! Runbook commands are the exception to "escape and cut": a step's command line was built
+//! once from its words ([`crate::runbook::Command`]) and is shown exactly (only the channel's
+//! own lossless encoding applied: JSON, Slack's `&amp;` `&lt;` `&gt;`) or replaced by the
+//! [`withheld`] placeholder; no renderer masks, rewrites or truncates it.
+//!
 //! - [`slack`]: Block Kit message and text fallback, within Slack's block and length limits.
 //! - [`sns`]: subject, `MessageStructure=json` body (JSON document + e-mail text), attributes.
 //! - [`text`]: what an engineer reads in a terminal (`vigil replay`, `vigil render`).

@@ -892,6 +892,64 @@ mod tests {
         );
     }
 
+    fn runbook_section(words: &[&str], title: &str) -> String {
+        let alert = alert(AlertBody::Alarm(alarm()));
+        let mut finding = finding();
+        finding.runbook = vec![RunbookStep {
+            action: crate::model::StepAction::Check,
+            title: title.to_owned(),
+            command: crate::model::Command::new(words.iter().map(|w| (*w).to_owned()).collect()),
+            link: None,
+        }];
+        let dest = destination();
+        let m = slack(
+            &RenderInput {
+                alert: &alert,
+                finding: &finding,
+                destination: &dest,
+                policy: ContentPolicy::Full,
+                correlation_id: &alert.id,
+            },
+            &Redactor::new(),
+        );
+        m.blocks
+            .iter()
+            .filter_map(|b| b.pointer("/text/text").and_then(Value::as_str))
+            .find(|t| t.starts_with("*Runbook*"))
+            .expect("a runbook section")
+            .to_owned()
+    }
+
+    #[test]
+    fn a_command_is_a_code_block_of_its_exact_line_or_the_placeholder() {
+        // Only &, < and > are encoded (Slack shows them as the characters again).
+        assert_eq!(
+            runbook_section(&["aws", "x", "--n", "<a> & 'b' $(c)"], "See"),
+            "*Runbook*\n*1.* See\n```aws x --n '&lt;a&gt; &amp; '\\''b'\\'' $(c)'```"
+        );
+        // A backtick could end the block: the placeholder, not a rewritten command.
+        let section = runbook_section(&["aws", "x", "a```b"], "See");
+        assert!(
+            section.starts_with(&format!(
+                "*Runbook*\n*1.* See\n{}",
+                super::super::WITHHELD_PREFIX
+            )),
+            "{section}"
+        );
+        assert!(!section.contains("```"), "{section}");
+        // A title cannot open a fence that moves the block off the command.
+        let section = runbook_section(&["aws", "x"], "a```b");
+        assert_eq!(
+            section,
+            "*Runbook*\n*1.* a\u{2CB}\u{2CB}\u{2CB}b\n```aws x```"
+        );
+        // Longer than the section can hold: the placeholder, never a cut command.
+        let long = "y".repeat(4_000);
+        let section = runbook_section(&["aws", "x", &long], "See");
+        assert!(section.contains("too long"), "{section}");
+        assert!(!section.contains("yyyy"), "{section}");
+    }
+
     #[test]
     fn metadata_policy_drops_the_alarm_reason_and_description() {
         let json = all_text(&render_alarm(ContentPolicy::Metadata));
