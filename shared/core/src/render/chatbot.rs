@@ -7,7 +7,7 @@
 //!
 //! `client-markdown` is rendered in the chat platform's own markup: Slack mrkdwn in Slack,
 //! Markdown in Microsoft Teams. No escape works in both (Slack shows a backslash as a
-//! backslash), so every event value goes through [`md`], which swaps the characters that
+//! backslash), so every event value goes through `md`, which swaps the characters that
 //! would be markup in either for look-alikes: `<` `>` (Slack links and mentions, HTML,
 //! Markdown autolinks, quotes), `[` `]` (Markdown links, images and reference links), `*`
 //! `~` and backticks (emphasis, strike-through, code), `_` where it could open or close

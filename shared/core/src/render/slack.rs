@@ -14,7 +14,7 @@
 //!   invisible and bidirectional characters are stripped. Slack parses mentions and links
 //!   (`<!channel>`, `<@U123>`, `<https://…|label>`) only from a literal `<`, so none can come
 //!   from a value.
-//! - Every mrkdwn object is sent with `"verbatim": true` ([`mrkdwn`]): Slack then does not
+//! - Every mrkdwn object is sent with `"verbatim": true` ([`mrkdwn_object`]): Slack then does not
 //!   turn bare URLs, `#channel` names or bare `@` words in a value into links or mentions;
 //!   vigil's own `<url|label>` links and the configured mentions still work, because verbatim
 //!   only turns off Slack's guessing, not explicit control sequences. Values are not wrapped
@@ -24,7 +24,7 @@
 //!   the `&` of an entity-shaped sequence (`&lt;`) as a look-alike, safe whether or not Slack
 //!   decodes entities there.
 //! - Slack has no escape for `*`, `_`, `~` and backticks; in a value they can at most style
-//!   that value's own text (a backtick never opens one of vigil's code spans, see [`code`]).
+//!   that value's own text (a backtick never opens one of vigil's code spans, see `code`).
 
 use std::borrow::Cow;
 
@@ -541,7 +541,7 @@ fn context_block(v: &View) -> Value {
 /// Escapes the three characters Slack's mrkdwn treats as control characters, so text from an
 /// event cannot open a link or a mention such as `<!channel>`, and a `&lt;` in it stays the
 /// four characters it was (`&amp;lt;`) instead of becoming `<` on screen. Control, invisible
-/// and bidirectional characters are stripped first ([`crate::redact::sanitize`]; newlines are
+/// and bidirectional characters are stripped first (`redact::sanitize`; newlines are
 /// kept), so nothing hidden rides along.
 pub fn escape(s: &str) -> Cow<'_, str> {
     let s = crate::redact::sanitize(s, true);
@@ -561,7 +561,8 @@ pub fn escape(s: &str) -> Cow<'_, str> {
 }
 
 /// An event value for a `plain_text` object (a header): invisible and bidirectional
-/// characters stripped, newlines made spaces, angle brackets swapped for look-alikes and the `&` of an entity-shaped sequence (`&lt;`, `&#60;`) swapped for `＆`, so
+/// characters stripped, newlines made spaces, angle brackets swapped for look-alikes and the
+/// `&` of an entity-shaped sequence (`&lt;`, `&#60;`) swapped for `＆`, so
 /// the text reads the same whether or not Slack decodes entities there.
 pub fn plain_text(s: &str) -> String {
     let s = crate::redact::sanitize(s, false);
@@ -675,8 +676,9 @@ fn clock(t: chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// What a group's first message becomes when the group resolves (`chat.update`): "Resolved",
-/// the title, how long it was open and how many alerts it gathered. `title` is an already
-/// sanitized finding title.
+/// the title, how long it was open and how many alerts it gathered. `title` (the finding
+/// title as the group stored it) is escaped here like any event value, in the header, the
+/// section and the fallback text.
 pub fn resolved_root(
     title: &str,
     count: u32,
