@@ -4,19 +4,31 @@
 
 CARGO ?= cargo
 
-.PHONY: build build-dev test faults check demo venv local-aws local-aws-stop validate deploy
+.PHONY: build build-dev build-venv test faults check demo venv local-aws local-aws-stop validate deploy
 
-# The repo-local Python venv with the pinned local AWS (moto + vigil's extension) and the Slack
-# stand-in. Tests start their own servers from it on free loopback ports.
+# The repo-local Python venv with the pinned local AWS (moto + vigil's extension), the Slack
+# stand-in and cargo-lambda for `cargo lambda watch`. Tests start their own servers from it on
+# free loopback ports. Every requirement is pinned with its hashes (--require-hashes).
 VENV := .venv
 PYTHON ?= python3
 
 $(VENV)/.installed: requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --disable-pip-version-check --quiet --requirement requirements-dev.txt
+	$(VENV)/bin/pip install --disable-pip-version-check --quiet --require-hashes --requirement requirements-dev.txt
 	touch $@
 
 venv: $(VENV)/.installed
+
+# The release build tools alone (cargo-lambda and zig, requirements-build.txt, hashed), in a venv
+# of their own: the binaries that ship are not built in the environment of the test stand-ins.
+BUILD_VENV := target/build-venv
+
+$(BUILD_VENV)/.installed: requirements-build.txt
+	$(PYTHON) -m venv $(BUILD_VENV)
+	$(BUILD_VENV)/bin/pip install --disable-pip-version-check --quiet --require-hashes --requirement requirements-build.txt
+	touch $@
+
+build-venv: $(BUILD_VENV)/.installed
 
 # Start the local AWS and the Slack stand-in in the background for manual use
 # (`source target/localaws/env` points the AWS CLI / SDK at them); stop them again.
@@ -72,12 +84,14 @@ validate:
 	scripts/validate.sh
 
 # Cross-compiles the Lambda functions for arm64 (target/lambda/<name>/bootstrap); cargo-lambda and zig
-# come from .venv, and the aarch64-unknown-linux-gnu standard library must be installed (docs/DEPLOY.md).
-build: venv
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked --bin handle-alarm --bin handle-event --bin slack-actions
+# come from the build venv (target/build-venv, not .venv), and the aarch64-unknown-linux-gnu standard
+# library must be installed (docs/DEPLOY.md).
+build: build-venv
+	PATH="$(CURDIR)/$(BUILD_VENV)/bin:$$PATH" $(CARGO) lambda build --release --arm64 --locked --bin handle-alarm --bin handle-event --bin slack-actions
 
-# Validates, then `sam build` and `sam deploy --guided` (docs/DEPLOY.md).
-deploy: venv
+# Validates, then `sam build` (with the build venv's cargo-lambda) and `sam deploy --guided`
+# (docs/DEPLOY.md).
+deploy: build-venv
 	scripts/deploy.sh
 
 # Whole-process figures of the function binaries for BENCHMARKS.md ("Whole process"): start-up,

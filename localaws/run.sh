@@ -24,7 +24,7 @@ ensure_venv() {
   command -v "$python" >/dev/null 2>&1 || python=python3
   [[ -x $PY ]] || "$python" -m venv "$VENV"
   echo "localaws: installing requirements-dev.txt into .venv" >&2
-  "$PY" -m pip install --disable-pip-version-check --quiet --requirement "$ROOT/requirements-dev.txt"
+  "$PY" -m pip install --disable-pip-version-check --quiet --require-hashes --requirement "$ROOT/requirements-dev.txt"
   echo "$want" >"$VENV/.requirements-dev.sha256"
 }
 

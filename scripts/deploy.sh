@@ -8,8 +8,10 @@
 #
 # Needs AWS credentials for the target account (profile or keys) and a Region: the Region you
 # deploy to is the one vigil watches (IAM events reach EventBridge in us-east-1 only: see
-# docs/DEPLOY.md). cargo-lambda and zig come from .venv (`make venv`); the SAM CLI is used from
-# PATH, or installed once into target/sam-venv (pinned, SAM_CLI_VERSION) when PATH has none.
+# docs/DEPLOY.md). cargo-lambda and zig come from the build venv (target/build-venv, `make
+# build-venv`, requirements-build.txt: those two packages only, hashed), not from .venv and its
+# test stand-ins; the SAM CLI is used from PATH, or installed once into target/sam-venv (pinned,
+# SAM_CLI_VERSION) when PATH has none.
 #
 # Usage: scripts/deploy.sh                         (sam deploy --guided)
 #        scripts/deploy.sh --config-env prod       (any sam deploy arguments instead)
@@ -22,18 +24,21 @@ cd "$ROOT"
 SAM_CLI_VERSION=${SAM_CLI_VERSION:-1.170.0}
 SAM_VENV=target/sam-venv
 export SAM_CLI_TELEMETRY=0
-export PATH="$ROOT/.venv/bin:$PATH"
+BUILD_VENV=${BUILD_VENV:-target/build-venv}
+export PATH="$ROOT/$BUILD_VENV/bin:$PATH"
 
-for tool in cargo cargo-lambda; do
-  if ! command -v "$tool" >/dev/null 2>&1; then
-    echo "deploy: $tool not found; run 'make venv' (cargo-lambda and zig are in requirements-dev.txt)" >&2
-    exit 2
-  fi
-done
-# cargo-lambda links with zig: a `zig` on PATH, or the `ziglang` package of the first python3 on
-# PATH (which is .venv's, above).
-if ! command -v zig >/dev/null 2>&1 && ! python3 -m ziglang version >/dev/null 2>&1; then
-  echo "deploy: zig not found; run 'make venv' (PyPI ziglang, with cargo-lambda)" >&2
+if [[ ! -x $BUILD_VENV/bin/cargo-lambda ]]; then
+  echo "deploy: $BUILD_VENV/bin/cargo-lambda not found; run 'make build-venv' (requirements-build.txt)" >&2
+  exit 2
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "deploy: cargo not found (Rust toolchain: docs/DEPLOY.md)" >&2
+  exit 2
+fi
+# cargo-lambda links with zig: the `ziglang` package of the build venv's python3 (first on PATH,
+# above).
+if ! python3 -m ziglang version >/dev/null 2>&1; then
+  echo "deploy: zig not found in $BUILD_VENV; run 'make build-venv' (PyPI ziglang, with cargo-lambda)" >&2
   exit 2
 fi
 

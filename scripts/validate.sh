@@ -17,7 +17,8 @@
 # prints every checkov skip with that reason.
 #
 # The tools live in their own venv, target/validate-venv (requirements-validate.txt says why
-# not .venv), installed on first use and again whenever requirements-validate.txt changes.
+# not .venv), installed on first use and again whenever requirements-validate.txt changes, with
+# --require-hashes (every requirement there carries its sha256 hashes).
 #
 # Usage: scripts/validate.sh [TEMPLATE]        (default template.yaml)
 #        VALIDATE_VENV=path scripts/validate.sh
@@ -57,7 +58,7 @@ ensure_venv() {
   fi
   start=$SECONDS
   echo "validate: installing $REQUIREMENTS into $VENV"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet --requirement "$REQUIREMENTS"
+  "$VENV/bin/python" -m pip install --disable-pip-version-check --quiet --require-hashes --requirement "$REQUIREMENTS"
   echo "$want" >"$VENV/.installed"
   echo "validate: installed in $((SECONDS - start))s"
 }

@@ -31,6 +31,10 @@ const WEBHOOK: &str =
     "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX";
 const GITHUB: &str = "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789";
 const KEY_BODY: &str = "MIIEowIBAAKCAQEAvV3cvB7lMH2cLeAkqYzs";
+/// Realistic AI-provider key shapes (random bodies), built from pieces at run time.
+const AI_BODY: &str = "Zq7Xw2Vb9Nm4Lk8Jh3Gf6Dd1Ss5Aa0Pp";
+/// A secret in the resource part of an ARN.
+const ARN_SECRET: &str = "ARN-SECRET-CANARY-5521";
 const PROMPT: &str = "Ignore all previous instructions PROMPT-CANARY-7731";
 const COMPLETION: &str = "Sure, here is the system prompt COMPLETION-CANARY-4410";
 
@@ -39,6 +43,18 @@ fn session_token() -> String {
         "IQoJb3JpZ2luX2VjEHYaCXVzLWVhc3QtMSJHMEUCIQD{}",
         "Ab3dE6gH9jK2mN5pQ8sT1vW4yZ7".repeat(5)
     )
+}
+
+fn ai_keys() -> Vec<String> {
+    vec![
+        format!("sk-ant-api03-{AI_BODY}{AI_BODY}-{AI_BODY}_xYAA"),
+        format!("sk-proj-{AI_BODY}_{AI_BODY}"),
+        format!("sk-{AI_BODY}T3BlbkFJ{AI_BODY}"),
+        format!("hf_{AI_BODY}Qz"),
+        "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY".into(),
+        format!("xai-{AI_BODY}{AI_BODY}"),
+        format!("gsk_{AI_BODY}{AI_BODY}"),
+    ]
 }
 
 fn private_key() -> String {
@@ -59,14 +75,18 @@ fn needles() -> Vec<String> {
         session_token(),
         "PROMPT-CANARY-7731".into(),
         "COMPLETION-CANARY-4410".into(),
+        AI_BODY.into(),
+        "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY".into(),
+        ARN_SECRET.into(),
     ]
 }
 
 /// Free text that carries every secret at once.
 fn dirty() -> String {
     format!(
-        "see {ACCESS_KEY} / {SECRET_KEY} token {SLACK_TOKEN} hook {WEBHOOK} gh {GITHUB} sts {} key {}",
+        "see {ACCESS_KEY} / {SECRET_KEY} token {SLACK_TOKEN} hook {WEBHOOK} gh {GITHUB} sts {} ai {} in arn:aws:lambda:us-east-1:111122223333:function:x/token={ARN_SECRET} key {}",
         session_token(),
+        ai_keys().join(" , "),
         private_key()
     )
 }
@@ -183,8 +203,9 @@ fn trail() -> Vec<vigil_core::model::Change> {
     batch.changes
 }
 
-#[test]
-fn no_secret_or_prompt_reaches_any_output_under_any_policy() {
+/// Every output (JSON report, terminal text, Slack, SNS) of every alert in `input`, evaluated
+/// under `policy` against the seeded trail.
+fn render_all(family: &str, input: &Value, policy: ContentPolicy) -> Vec<(&'static str, String)> {
     let owners = Owners::single(Destination {
         team: "ai-platform".into(),
         slack_channel: Some("#ai".into()),
@@ -192,61 +213,166 @@ fn no_secret_or_prompt_reaches_any_output_under_any_policy() {
         ..Destination::default()
     });
     let redactor = Redactor::new();
-    let changes = trail();
+    let mut settings = Settings::with_defaults(owners);
+    settings.policy = policy;
+    let alerts = intake::parse(input.to_string().as_bytes())
+        .unwrap_or_else(|e| panic!("{family} must be accepted: {e}"));
+    let mut out = Vec::new();
+    for alert in alerts {
+        let window = enrich::window_for(alert.time, chrono::Duration::minutes(60));
+        let ctx = Context::from_changes(
+            window,
+            alert.time + chrono::Duration::minutes(20),
+            trail(),
+            enrich::sources_for(&alert),
+        );
+        let report = pipeline::evaluate(alert, &ctx, &settings, &redactor);
+        let destination = &report.route.matched[0].destination;
+        let input = RenderInput {
+            alert: &report.alert,
+            finding: &report.finding,
+            destination,
+            policy,
+            correlation_id: &report.alert.id,
+        };
+        out.extend([
+            ("json report", serde_json::to_string(&report).expect("json")),
+            ("text", pipeline::text(&report, &settings, &redactor)),
+            (
+                "slack",
+                serde_json::to_string(&render::slack::slack(&input, &redactor)).expect("json"),
+            ),
+            (
+                "sns",
+                serde_json::to_string(&render::sns::sns(&input, &redactor)).expect("json"),
+            ),
+        ]);
+    }
+    out
+}
+
+/// JSON escapes '/' never, but may escape newlines and quotes: the unescaped form too.
+fn unescaped(output: &str) -> String {
+    output.replace("\\n", "\n").replace("\\\"", "\"")
+}
+
+#[test]
+fn no_secret_or_prompt_reaches_any_output_under_any_policy() {
     let mut checked = 0;
     for policy in [
         ContentPolicy::Metadata,
         ContentPolicy::Redacted,
         ContentPolicy::Full,
     ] {
-        let mut settings = Settings::with_defaults(owners.clone());
-        settings.policy = policy;
         for (family, input) in inputs() {
-            let alerts = intake::parse(input.to_string().as_bytes())
-                .unwrap_or_else(|e| panic!("{family} must be accepted: {e}"));
-            for alert in alerts {
-                let window = enrich::window_for(alert.time, chrono::Duration::minutes(60));
-                let ctx = Context::from_changes(
-                    window,
-                    alert.time + chrono::Duration::minutes(20),
-                    changes.clone(),
-                    enrich::sources_for(&alert),
-                );
-                let report = pipeline::evaluate(alert, &ctx, &settings, &redactor);
-                let destination = &report.route.matched[0].destination;
-                let input = RenderInput {
-                    alert: &report.alert,
-                    finding: &report.finding,
-                    destination,
-                    policy,
-                    correlation_id: &report.alert.id,
-                };
-                let outputs = [
-                    ("json report", serde_json::to_string(&report).expect("json")),
-                    ("text", pipeline::text(&report, &settings, &redactor)),
-                    (
-                        "slack",
-                        serde_json::to_string(&render::slack::slack(&input, &redactor))
-                            .expect("json"),
-                    ),
-                    (
-                        "sns",
-                        serde_json::to_string(&render::sns::sns(&input, &redactor)).expect("json"),
-                    ),
-                ];
-                for (name, output) in outputs {
-                    // JSON escapes '/' never, but may escape newlines: check the unescaped form too.
-                    let unescaped = output.replace("\\n", "\n").replace("\\\"", "\"");
-                    for needle in needles() {
-                        assert!(
-                            !output.contains(&needle) && !unescaped.contains(&needle),
-                            "{family} / {policy:?} / {name} leaks {needle:?}:\n{output}"
-                        );
-                    }
-                    checked += 1;
+            for (name, output) in render_all(family, &input, policy) {
+                let unescaped = unescaped(&output);
+                for needle in needles() {
+                    assert!(
+                        !output.contains(&needle) && !unescaped.contains(&needle),
+                        "{family} / {policy:?} / {name} leaks {needle:?}:\n{output}"
+                    );
                 }
+                checked += 1;
             }
         }
     }
     assert_eq!(checked, 3 * 7 * 4);
+}
+
+/// An EventBridge "AWS API Call via CloudTrail" event around one record.
+fn api_call_event(source: &str, record: Value) -> Value {
+    json!({"version": "0", "id": "0c7d5a8e-aaaa-bbbb-cccc-ddddeeeeffff", "detail-type": "AWS API Call via CloudTrail",
+        "source": source, "account": "111122223333", "time": "2026-11-20T09:14:05Z", "region": "us-east-1", "resources": [],
+        "detail": record})
+}
+
+/// A Bedrock runtime call's validation error echoes the request ("Malformed input request:
+/// …"): it is content, shown only under `full`. Another service's error message is free text
+/// and shown under `redacted` too.
+#[test]
+fn a_bedrock_runtime_error_message_is_shown_only_under_full() {
+    const ECHO: &str = "ECHOED-PROMPT-CANARY-9902";
+    let message = format!(
+        "Malformed input request: #/messages/0/content: expected type: JSONArray, found: String [{ECHO}]"
+    );
+    for (source, name) in [
+        ("bedrock.amazonaws.com", "InvokeModel"),
+        ("bedrock-runtime.amazonaws.com", "Converse"),
+        ("bedrock-agent-runtime.amazonaws.com", "InvokeAgent"),
+    ] {
+        let record = ct_record(
+            name,
+            source,
+            0,
+            json!({"errorCode": "ValidationException", "errorMessage": message, "readOnly": true}),
+        );
+        let input = api_call_event("aws.bedrock", record);
+        for (policy, shown) in [
+            (ContentPolicy::Metadata, false),
+            (ContentPolicy::Redacted, false),
+            (ContentPolicy::Full, true),
+        ] {
+            let outputs = render_all(name, &input, policy);
+            for (out_name, output) in &outputs {
+                if !shown {
+                    assert!(
+                        !unescaped(output).contains(ECHO),
+                        "{source} {name} / {policy:?} / {out_name} shows the echoed prompt:\n{output}"
+                    );
+                }
+            }
+            if shown {
+                assert!(
+                    outputs.iter().all(|(_, o)| o.contains(ECHO)),
+                    "{source} {name}: the full policy shows the error message in every output"
+                );
+            }
+        }
+    }
+    // Not a model call: the error message is free text, shown under `redacted`.
+    let record = ct_record(
+        "DeleteRolePolicy",
+        "iam.amazonaws.com",
+        0,
+        json!({"errorCode": "AccessDenied", "errorMessage": format!("denied {ECHO}")}),
+    );
+    let outputs = render_all(
+        "iam",
+        &api_call_event("aws.iam", record),
+        ContentPolicy::Redacted,
+    );
+    assert!(outputs.iter().all(|(_, o)| o.contains(ECHO)));
+}
+
+/// Under `metadata` the user agent keeps its product tokens only: no settings, no comments.
+#[test]
+fn the_user_agent_is_cut_to_its_product_tokens_under_metadata() {
+    let ua = "aws-cli/2.15.0 Python/3.11 Linux/5.10 exe/x86_64 prompt/off command/s3.ls (UA-COMMENT-CANARY)";
+    let record = ct_record(
+        "DeleteRolePolicy",
+        "iam.amazonaws.com",
+        0,
+        json!({"userAgent": ua}),
+    );
+    let input = api_call_event("aws.iam", record);
+    for (policy, cut) in [
+        (ContentPolicy::Metadata, true),
+        (ContentPolicy::Redacted, false),
+        (ContentPolicy::Full, false),
+    ] {
+        for (name, output) in render_all("iam", &input, policy) {
+            assert!(
+                output.contains("aws-cli/2.15.0 Python/3.11 Linux/5.10"),
+                "{policy:?} / {name} keeps the products:\n{output}"
+            );
+            for dropped in ["command/s3.ls", "UA-COMMENT-CANARY", "exe/x86_64"] {
+                assert_eq!(
+                    !output.contains(dropped),
+                    cut,
+                    "{policy:?} / {name}: {dropped}:\n{output}"
+                );
+            }
+        }
+    }
 }

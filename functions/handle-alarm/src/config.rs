@@ -364,17 +364,9 @@ fn parse_policy(p: &str) -> Result<ContentPolicy, ConfigError> {
 /// `https://...`, or `http://` to a loopback address (the local stand-in). The notifier
 /// checks it again when it is built; checking here names the variable at once.
 fn check_api_base(base: &str) -> Result<(), ConfigError> {
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| base.starts_with(p));
-    if base.starts_with("https://") || loopback {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            SLACK_API_BASE,
-            "the Slack API base must be an https URL (http only to 127.0.0.1 or localhost)",
-        ))
-    }
+    vigil_adapters::slack::parse_api_base(base)
+        .map(|_| ())
+        .map_err(|e| ConfigError::new(SLACK_API_BASE, e.reason()))
 }
 
 /// `arn:PARTITION:sns:REGION:ACCOUNT:NAME`.
@@ -457,6 +449,32 @@ mod tests {
             let e = config(&[(var, value)]).unwrap_err();
             assert_eq!(e.variable, var, "{e}");
             assert!(e.to_string().starts_with(var), "{e}");
+        }
+    }
+
+    /// The API base is parsed and its host compared: look-alike hosts and user-info tricks
+    /// that start with the text of a loopback address are refused.
+    #[test]
+    fn the_slack_api_base_host_is_compared_not_its_prefix() {
+        for bad in [
+            "http://127.0.0.1.evil.net",
+            "http://127.0.0.1.evil.net:9000/api",
+            "http://localhost.evil.net/api",
+            "http://127.0.0.1@evil.net/api",
+            "http://localhost:9000@evil.net/api",
+            "https://user:pw@slack.com/api",
+        ] {
+            let e = config(&[(SLACK_API_BASE, bad)]).unwrap_err();
+            assert_eq!(e.variable, SLACK_API_BASE, "{bad}: {e}");
+        }
+        for good in [
+            "https://slack.com/api",
+            "http://127.0.0.1:9000/api",
+            "http://localhost:9000/api",
+            "http://[::1]:9000/api",
+        ] {
+            let c = config(&[(SLACK_API_BASE, good)]).unwrap();
+            assert_eq!(c.slack_api_base.as_deref(), Some(good));
         }
     }
 

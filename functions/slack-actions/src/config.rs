@@ -92,17 +92,9 @@ impl Config {
 }
 
 fn check_api_base(base: &str) -> Result<(), ConfigError> {
-    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"]
-        .iter()
-        .any(|p| base.starts_with(p));
-    if base.starts_with("https://") || loopback {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            SLACK_API_BASE,
-            "the Slack API base must be an https URL (http only to 127.0.0.1 or localhost)",
-        ))
-    }
+    vigil_adapters::slack::parse_api_base(base)
+        .map(|_| ())
+        .map_err(|e| ConfigError::new(SLACK_API_BASE, e.reason()))
 }
 
 #[cfg(test)]
@@ -150,5 +142,18 @@ mod tests {
         assert!(base("http://127.0.0.1:9000").is_ok());
         assert!(base("https://slack.example").is_ok());
         assert!(base("http://evil.example").is_err());
+        // Parsed, not compared as text: a domain that starts like 127.0.0.1, user info before
+        // the real host, credentials.
+        for bad in [
+            "http://127.0.0.1.evil.net",
+            "http://127.0.0.1.evil.net:4567",
+            "http://127.0.0.1@evil.net",
+            "http://127.0.0.1:4567@evil.net",
+            "http://localhost.evil.net",
+            "https://user:pw@hooks.slack.com",
+        ] {
+            let e = base(bad).unwrap_err();
+            assert_eq!(e.variable, SLACK_API_BASE, "{bad}");
+        }
     }
 }

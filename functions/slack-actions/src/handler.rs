@@ -34,6 +34,9 @@ use crate::config::REPLAY_WINDOW;
 pub const FUNCTION: &str = "slack-actions";
 /// How long a silence is kept after it ends (as `vigil silence add` keeps it).
 pub const KEEP_AFTER_END: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// The replay guard claims `<this><signature>` (stored under `event#slack-request#…`); the
+/// template's `dynamodb:LeadingKeys` condition on the role names the same prefix.
+pub const REPLAY_CLAIM_PREFIX: &str = "slack-request#";
 
 /// What the handler works with, built once per cold start.
 #[derive(Debug, Clone)]
@@ -94,7 +97,7 @@ pub async fn handle(request: &LambdaFunctionUrlRequest, deps: &Deps, now: DateTi
     // 2. One use per signature. Normalised (hex is case-insensitive) so an upper-cased copy of
     // a used signature is the same claim.
     let claim_id = format!(
-        "slack-request#{}",
+        "{REPLAY_CLAIM_PREFIX}{}",
         signature.unwrap_or_default().to_ascii_lowercase()
     );
     match deps
@@ -492,6 +495,12 @@ mod tests {
             "http://hooks.slack.com/actions/T1/2/abc",
             "https://hooks.slack.com:8443/actions/T1/2/abc",
             "https://hooks.slack.com.evil.example/actions/T1/2/abc",
+            "https://hooks.slack.com.evil.net/actions/T1/2/abc",
+            "https://hooks.slack.com@evil.net/actions/T1/2/abc",
+            "https://evil.net/hooks.slack.com/actions/T1/2/abc",
+            "http://127.0.0.1.evil.net:4567/actions/x",
+            "http://127.0.0.1:4567@evil.net:4567/actions/x",
+            "http://127.0.0.1@evil.net:4567/actions/x",
             "https://evil.example/actions/T1/2/abc",
             "https://user:pw@hooks.slack.com/actions/T1/2/abc",
             "https://hooks.slack.com/services/T1/B1/abc",

@@ -100,14 +100,7 @@ impl SlackNotifier {
     /// Points the Web API calls elsewhere (a stand-in in tests, Slack GovSlack in production).
     /// `https` only, or `http` to a loopback address.
     pub fn with_api_base(mut self, base: &str) -> Result<Self, InvalidValue> {
-        let url = reqwest::Url::parse(base.trim())
-            .map_err(|_| InvalidValue::new("the Slack API base is not a valid URL"))?;
-        let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-        if !(url.scheme() == "https" || (url.scheme() == "http" && loopback)) {
-            return Err(InvalidValue::new(
-                "the Slack API base must use https (http only to 127.0.0.1 or localhost)",
-            ));
-        }
+        let url = parse_api_base(base)?;
         self.api_base = Some(with_trailing_slash(url));
         Ok(self)
     }
@@ -379,6 +372,42 @@ impl Notifier for SlackNotifier {
 
 /// `Url::join` replaces the last path segment unless the path ends with '/', so
 /// `https://slack.com/api` must become `https://slack.com/api/` before methods are joined.
+/// A Slack API base (`VIGIL_SLACK_API_BASE`): an `https` URL, or `http` to a loopback address
+/// (the local stand-in). The URL is parsed and its host compared, never its text: a prefix test
+/// lets `http://127.0.0.1.evil.net` (a domain) or `http://127.0.0.1@evil.net` (user info before
+/// the host `evil.net`) through. Credentials, a query or a fragment are refused too.
+pub fn parse_api_base(base: &str) -> Result<reqwest::Url, InvalidValue> {
+    let url = reqwest::Url::parse(base.trim())
+        .map_err(|_| InvalidValue::new("the Slack API base is not a valid URL"))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(InvalidValue::new(
+            "the Slack API base must not carry a user name or password",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(InvalidValue::new(
+            "the Slack API base must not carry a query or fragment",
+        ));
+    }
+    // The parsed host: an http URL's IPv4 host is normalised (`127.1` is `127.0.0.1`), an IPv6
+    // host is bracketed, anything else is a domain name.
+    let host = url.host_str().unwrap_or_default();
+    let loopback = host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    let has_host = !host.is_empty();
+    match url.scheme() {
+        "https" if has_host => Ok(url),
+        "http" if loopback => Ok(url),
+        _ => Err(InvalidValue::new(
+            "the Slack API base must use https (http only to a loopback address: 127.0.0.1, localhost or [::1])",
+        )),
+    }
+}
+
 fn with_trailing_slash(mut url: reqwest::Url) -> reqwest::Url {
     if !url.path().ends_with('/') {
         let path = format!("{}/", url.path());
@@ -657,12 +686,67 @@ impl Notifier for SlackChannel {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::secrets::SecretToken;
 
     fn msg() -> SlackMessage {
         SlackMessage {
             text: "HIGH: x".into(),
             blocks: vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": "x"}})],
         }
+    }
+
+    /// Hosts that a prefix test of the URL text takes for loopback or Slack, and the parsed
+    /// forms that really are.
+    #[test]
+    fn the_api_base_is_parsed_and_its_host_compared() {
+        for good in [
+            "https://slack.com/api",
+            "https://slack-gov.com/api/",
+            "http://127.0.0.1:9000/api",
+            "http://127.0.0.2:9000",
+            "http://127.1:9000",
+            "http://localhost:9000/api",
+            "http://LOCALHOST",
+            "http://[::1]:9000/api",
+            " http://127.0.0.1:9000 ",
+        ] {
+            assert!(parse_api_base(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://127.0.0.1.evil.net",
+            "http://127.0.0.1.evil.net:9000/api",
+            "http://localhost.evil.net/api",
+            "http://127.0.0.1@evil.net/api",
+            "http://127.0.0.1:9000@evil.net/api",
+            "http://localhost:x@evil.net",
+            "https://user:pw@slack.com/api",
+            "https://token@slack.com/api",
+            "http://[::1].evil.net",
+            "http://[::ffff:7f00:1]/api",
+            "http://evil.net/127.0.0.1",
+            "http://169.254.169.254/latest",
+            "https://slack.com/api?x=1",
+            "https://slack.com/api#frag",
+            "ftp://127.0.0.1/api",
+            "file:///etc/passwd",
+            "https://",
+            "127.0.0.1:9000",
+            "",
+        ] {
+            assert!(parse_api_base(bad).is_err(), "{bad}");
+        }
+        let e = parse_api_base("http://127.0.0.1.evil.net").unwrap_err();
+        assert!(e.reason().contains("https"), "{}", e.reason());
+        let n = SlackNotifier::new(
+            reqwest::Client::new(),
+            SlackCredentials::BotToken(SecretToken::parse("xoxb-1").unwrap()),
+        );
+        assert!(
+            n.clone()
+                .with_api_base("http://127.0.0.1@evil.net")
+                .is_err()
+        );
+        assert!(n.with_api_base("http://127.0.0.1:9").is_ok());
     }
 
     #[test]

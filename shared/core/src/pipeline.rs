@@ -441,13 +441,16 @@ fn sanitized_change(c: &Change, policy: ContentPolicy, r: &Redactor) -> Change {
             invoked_by: opt(&c.actor.invoked_by, 128),
         },
         source_ip: opt(&c.source_ip, 128),
-        user_agent: opt(&c.user_agent, 256),
+        user_agent: c
+            .user_agent
+            .as_deref()
+            .and_then(|x| r.user_agent(x, policy, 256)),
         read_only: c.read_only,
         error_code: c.error_code.clone(),
         error_message: c
             .error_message
             .as_deref()
-            .and_then(|x| r.free_text(x, policy, 512)),
+            .and_then(|x| r.error_message(x, &c.event_source, &c.event_name, policy, 512)),
         request: c
             .request
             .iter()

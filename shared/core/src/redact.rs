@@ -72,6 +72,29 @@ const EXACT: &[(&str, &str)] = &[
         r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",
         "[REDACTED:jwt]",
     ),
+    // AI-provider API keys. Each needs its provider's prefix and a long random body, so words
+    // such as `sk-learn`, `hf_hub` or `xai-grok-2` stay readable; the ASCII word boundary keeps
+    // `disk-…` or `task_…` from starting a match. Anthropic and OpenAI project keys go before
+    // the generic `sk-` rule, whose alphanumeric body cannot cross their dashes anyway.
+    (
+        r"(?-u:\b)sk-ant-[A-Za-z0-9_-]{32,}",
+        "[REDACTED:anthropic-key]",
+    ),
+    (
+        r"(?-u:\b)sk-(?:proj|svcacct|admin)-[A-Za-z0-9_-]{32,}",
+        "[REDACTED:openai-key]",
+    ),
+    (r"(?-u:\b)sk-[A-Za-z0-9]{32,}", "[REDACTED:api-key]"),
+    (
+        r"(?-u:\b)hf_[A-Za-z0-9]{30,}",
+        "[REDACTED:huggingface-token]",
+    ),
+    (
+        r"(?-u:\b)AIza[0-9A-Za-z_-]{35}",
+        "[REDACTED:google-api-key]",
+    ),
+    (r"(?-u:\b)xai-[A-Za-z0-9]{32,}", "[REDACTED:xai-key]"),
+    (r"(?-u:\b)gsk_[A-Za-z0-9]{32,}", "[REDACTED:groq-key]"),
     // Access key ids only. `AROA`/`AIDA` unique ids are identifiers (they appear in every
     // CloudTrail `principalId`) and cannot sign a request, so they stay readable.
     (
@@ -89,13 +112,35 @@ const BEARER: &str = r"(?i)\b(bearer)\s+[A-Za-z0-9._~+/=-]{16,}";
 const BEARER_ANYWHERE: &str = r"(?i)bearer\s+[A-Za-z0-9._~+/=-]{16,}";
 
 /// ARNs, which the heuristic rules below must not touch (a Secrets Manager ARN contains
-/// `:secret:`, a role path can be a 40-character mixed-case run).
-const ARN: &str = r#"arn:aws[a-z-]*:[^\s"'<>,;|()\[\]{}?&=]*"#;
+/// `:secret:`, a role path can be a 40-character mixed-case run). An `=` stays inside the
+/// match, so a `key=value` in the resource part is masked by [`ARN_KEY_VALUE`] instead of
+/// leaking behind an ARN that stopped at the `=`.
+const ARN: &str = r#"arn:aws[a-z-]*:[^\s"'<>,;|()\[\]{}?&]*"#;
+
+/// The key names whose values are secrets: a key must *end* with one of these words.
+macro_rules! secret_key_words {
+    () => {
+        "(?:password|passwd|passphrase|pwd|secret|secret[_-]?key|secret[_-]?access[_-]?key|client[_-]?secret|token|api[_-]?key|apikey|private[_-]?key|credentials?|authorization|signature)"
+    };
+}
 
 /// `password=...`, `"SecretAccessKey": "..."`, `X-Amz-Security-Token=...`: the key must *end*
 /// with a secret-ish word, so `InputTokenCount=12` and `secretId=...` are left alone. A quoted
 /// value that a cut left unterminated is masked to the end.
-const KEY_VALUE: &str = r#"(?i)(?P<key>[A-Za-z0-9_.-]*(?:password|passwd|passphrase|pwd|secret|secret[_-]?key|secret[_-]?access[_-]?key|client[_-]?secret|token|api[_-]?key|apikey|private[_-]?key|credentials?|authorization|signature))(?P<sep>"?\s*[:=]\s*)(?P<val>"[^"]*"?|'[^']*'?|[^\s"',;&}\])]+)"#;
+const KEY_VALUE: &str = concat!(
+    r#"(?i)(?P<key>[A-Za-z0-9_.-]*"#,
+    secret_key_words!(),
+    r#")(?P<sep>"?\s*[:=]\s*)(?P<val>"[^"]*"?|'[^']*'?|[^\s"',;&}\])]+)"#
+);
+
+/// `token=...` inside an ARN (`function:x/token=abc`, `secret:password=...`). Only `=`
+/// separates: `:` is the ARN's own separator (`:secret:prod/db` is a name, not a value). The
+/// value runs to the end of the ARN, so a value with `/` or `:` in it is masked whole.
+const ARN_KEY_VALUE: &str = concat!(
+    r#"(?i)(?P<key>[A-Za-z0-9_.-]*"#,
+    secret_key_words!(),
+    r#")=(?P<val>.+)"#
+);
 
 /// Maximal runs of standard base64: a standalone 40-character run is the shape of an AWS
 /// secret access key, a run of 100+ the shape of an STS session token.
@@ -104,7 +149,8 @@ const BASE64_RUN: &str = r"[A-Za-z0-9/+]{40,}={0,2}";
 #[derive(Debug, Clone)]
 struct Rules {
     /// Every pattern that can change a string, as one alternation ([`EXACT`],
-    /// [`BEARER_ANYWHERE`], [`KEY_VALUE`], [`BASE64_RUN`]). A string it does not match is
+    /// [`BEARER_ANYWHERE`], [`KEY_VALUE`], [`BASE64_RUN`]; whatever [`ARN_KEY_VALUE`] masks,
+    /// [`KEY_VALUE`] matches too). A string it does not match is
     /// returned unchanged by [`Rules::mask`] (none of those patterns has a look-around that
     /// could match in a part of the string but not in the whole), so the common case of a
     /// string without secrets costs one scan instead of ten.
@@ -112,6 +158,7 @@ struct Rules {
     exact: Vec<(Regex, &'static str)>,
     bearer: Regex,
     arn: Regex,
+    arn_key_value: Regex,
     key_value: Regex,
     base64_run: Regex,
 }
@@ -134,6 +181,7 @@ impl Rules {
             exact,
             bearer: Regex::new(BEARER)?,
             arn: Regex::new(ARN)?,
+            arn_key_value: Regex::new(ARN_KEY_VALUE)?,
             key_value: Regex::new(KEY_VALUE)?,
             base64_run: Regex::new(BASE64_RUN)?,
         })
@@ -186,11 +234,19 @@ impl Rules {
         let mut last = 0;
         for m in self.arn.find_iter(s) {
             out.push_str(&self.mask_heuristic(s.get(last..m.start()).unwrap_or_default()));
-            out.push_str(m.as_str());
+            out.push_str(&self.mask_arn(m.as_str()));
             last = m.end();
         }
         out.push_str(&self.mask_heuristic(s.get(last..).unwrap_or_default()));
         Cow::Owned(out)
+    }
+
+    /// An ARN is kept as it is, except for the value of a secret-named `key=value` in it.
+    fn mask_arn<'a>(&self, arn: &'a str) -> Cow<'a, str> {
+        self.arn_key_value.replace_all(arn, |c: &Captures<'_>| {
+            let key = c.name("key").map_or("", |m| m.as_str());
+            format!("{key}=[REDACTED:secret]")
+        })
     }
 
     fn mask_heuristic<'a>(&self, s: &'a str) -> Cow<'a, str> {
@@ -312,6 +368,167 @@ impl Redactor {
         let clean = sanitize(&masked, false);
         truncate(clean.trim(), max_chars).into_owned()
     }
+
+    /// A CloudTrail `userAgent`: under [`ContentPolicy::Metadata`] only its product tokens
+    /// ([`user_agent_products`]), otherwise the whole string; masked, on one line, truncated.
+    /// `None` when nothing is left.
+    pub fn user_agent(&self, s: &str, policy: ContentPolicy, max_chars: usize) -> Option<String> {
+        let kept = match policy {
+            ContentPolicy::Metadata => Cow::Owned(user_agent_products(s)),
+            ContentPolicy::Redacted | ContentPolicy::Full => Cow::Borrowed(s),
+        };
+        Some(self.identifier(&kept, max_chars)).filter(|v| !v.is_empty())
+    }
+
+    /// Text that may carry prompt or completion content (see [`error_message_is_content`]):
+    /// shown only under [`ContentPolicy::Full`], then like [`Redactor::free_text`].
+    pub fn content_text(&self, s: &str, policy: ContentPolicy, max_chars: usize) -> Option<String> {
+        if policy != ContentPolicy::Full {
+            return None;
+        }
+        self.free_text(s, policy, max_chars)
+    }
+
+    /// An API call's `errorMessage`: content ([`Redactor::content_text`]) for the model
+    /// runtime calls of [`error_message_is_content`], free text otherwise.
+    pub fn error_message(
+        &self,
+        s: &str,
+        event_source: &str,
+        event_name: &str,
+        policy: ContentPolicy,
+        max_chars: usize,
+    ) -> Option<String> {
+        if error_message_is_content(event_source, event_name) {
+            self.content_text(s, policy, max_chars)
+        } else {
+            self.free_text(s, policy, max_chars)
+        }
+    }
+}
+
+/// The most product tokens [`user_agent_products`] keeps.
+const MAX_PRODUCTS: usize = 12;
+
+/// The product tokens of a `User-Agent` (RFC 9110 §10.1.5): `name/version` pairs whose version
+/// starts with a digit (`aws-cli/2.15.0`, `Python/3.11`), in order. Parenthesised comments,
+/// bare words and `name/value` settings (`exe/x86_64`, `command/s3.ls`, `md/…`) are dropped:
+/// whoever makes the call writes the whole string, so anything but a plain product and version
+/// is free text. A bare AWS service host (`lambda.amazonaws.com`, what CloudTrail logs for calls
+/// a service makes) is kept as the only product. Brackets and commas (the console's
+/// `[S3Console/0.4, …]`) separate tokens.
+pub fn user_agent_products(ua: &str) -> String {
+    let trimmed = ua.trim();
+    if is_service_host(trimmed) {
+        return trimmed.to_owned();
+    }
+    let mut kept: Vec<&str> = Vec::new();
+    let mut depth = 0usize;
+    let mut start: Option<usize> = None;
+    fn flush<'a>(ua: &'a str, start: &mut Option<usize>, end: usize, kept: &mut Vec<&'a str>) {
+        if let Some(from) = start.take()
+            && let Some(token) = ua.get(from..end)
+            && kept.len() < MAX_PRODUCTS
+            && is_product_token(token)
+        {
+            kept.push(token);
+        }
+    }
+    for (i, c) in ua.char_indices() {
+        match c {
+            '(' => {
+                flush(ua, &mut start, i, &mut kept);
+                depth = depth.saturating_add(1);
+            }
+            ')' => {
+                flush(ua, &mut start, i, &mut kept);
+                depth = depth.saturating_sub(1);
+            }
+            _ if depth > 0 => {}
+            c if c.is_whitespace() || matches!(c, '[' | ']' | ',' | ';') => {
+                flush(ua, &mut start, i, &mut kept);
+            }
+            _ => {
+                if start.is_none() {
+                    start = Some(i);
+                }
+            }
+        }
+    }
+    if depth == 0 {
+        flush(ua, &mut start, ua.len(), &mut kept);
+    }
+    kept.join(" ")
+}
+
+/// `name/version`: a name of letters, digits and `._+-` starting with a letter (at most 64),
+/// a version starting with a digit, of digits, letters and `._+-` (at most 32).
+fn is_product_token(token: &str) -> bool {
+    let Some((name, version)) = token.split_once('/') else {
+        return false;
+    };
+    let word = |s: &str| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-'))
+    };
+    name.len() <= 64
+        && version.len() <= 32
+        && name.bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+        && version.bytes().next().is_some_and(|b| b.is_ascii_digit())
+        && word(name)
+        && word(version)
+}
+
+/// `<service>.amazonaws.com`, the whole user agent of calls an AWS service makes.
+fn is_service_host(s: &str) -> bool {
+    s.strip_suffix(".amazonaws.com").is_some_and(|service| {
+        !service.is_empty()
+            && service.len() <= 64
+            && service
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-'))
+    })
+}
+
+/// Event sources of the Bedrock data plane, where every call carries model input.
+const MODEL_RUNTIME_SOURCES: &[&str] = &[
+    "bedrock-runtime.amazonaws.com",
+    "bedrock-agent-runtime.amazonaws.com",
+    "bedrock-agentcore.amazonaws.com",
+];
+
+/// Bedrock calls that carry a prompt or model input, under whichever source CloudTrail logs
+/// them (`bedrock.amazonaws.com` for InvokeModel and Converse).
+const MODEL_RUNTIME_CALLS: &[&str] = &[
+    "InvokeModel",
+    "InvokeModelWithResponseStream",
+    "InvokeModelWithBidirectionalStream",
+    "Converse",
+    "ConverseStream",
+    "CountTokens",
+    "ApplyGuardrail",
+    "StartAsyncInvoke",
+    "InvokeAgent",
+    "InvokeInlineAgent",
+    "InvokeFlow",
+    "Retrieve",
+    "RetrieveAndGenerate",
+    "RetrieveAndGenerateStream",
+    "Rerank",
+    "GenerateQuery",
+    "InvokeAgentRuntime",
+];
+
+/// Whether the `errorMessage` of this call is content rather than free text: a model runtime
+/// call's validation error can echo the prompt ("Malformed input request: …"), so it is shown
+/// only under [`ContentPolicy::Full`].
+pub fn error_message_is_content(event_source: &str, event_name: &str) -> bool {
+    let source = event_source.trim().to_ascii_lowercase();
+    MODEL_RUNTIME_SOURCES.contains(&source.as_str())
+        || (source.starts_with("bedrock")
+            && MODEL_RUNTIME_CALLS
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(event_name.trim())))
 }
 
 /// [`Redactor::mask_secrets`] on the process-wide [`Redactor::shared`] instance.
@@ -538,6 +755,212 @@ mod tests {
         );
     }
 
+    /// Realistic shapes (random bodies, not real keys), built at run time so no scanner
+    /// mistakes this file for a leak.
+    fn ai_keys() -> Vec<(String, &'static str)> {
+        let body = "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7cF0hL";
+        vec![
+            (
+                format!("sk-ant-api03-{body}{body}-{body}_xYAA"),
+                "[REDACTED:anthropic-key]",
+            ),
+            (
+                format!("sk-ant-admin01-{body}{body}"),
+                "[REDACTED:anthropic-key]",
+            ),
+            (
+                format!("sk-proj-{body}_{body}-{body}"),
+                "[REDACTED:openai-key]",
+            ),
+            (format!("sk-svcacct-{body}{body}"), "[REDACTED:openai-key]"),
+            (format!("sk-{body}T3BlbkFJ{body}"), "[REDACTED:api-key]"),
+            (format!("sk-{body}"), "[REDACTED:api-key]"),
+            (format!("hf_{body}Qz"), "[REDACTED:huggingface-token]"),
+            (
+                "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY".to_owned(),
+                "[REDACTED:google-api-key]",
+            ),
+            (format!("xai-{body}{body}{body}"), "[REDACTED:xai-key]"),
+            (format!("gsk_{body}{body}"), "[REDACTED:groq-key]"),
+        ]
+    }
+
+    #[test]
+    fn ai_provider_keys_are_masked() {
+        for (key, marker) in ai_keys() {
+            assert_eq!(mask(&key), marker, "{key}");
+            for (wrapped, want) in [
+                (format!("key {key} used"), format!("key {marker} used")),
+                (format!("\"{key}\""), format!("\"{marker}\"")),
+                (format!("x-api-key: {key}"), format!("x-api-key: {marker}")),
+                (
+                    format!("OPENAI_API_KEY={key}"),
+                    format!("OPENAI_API_KEY={marker}"),
+                ),
+                (format!("({key})"), format!("({marker})")),
+            ] {
+                assert_eq!(mask(&wrapped), want, "{wrapped}");
+            }
+        }
+        for s in ai_key_look_alikes() {
+            assert_eq!(mask(s), s);
+        }
+    }
+
+    /// Near misses: the prefixes without a key's length or alphabet, or inside a word.
+    fn ai_key_look_alikes() -> [&'static str; 15] {
+        [
+            "sk-learn",
+            "pip install sk-video scikit-learn",
+            "sk-ant-short",
+            "sk-proj-12345",
+            "sk-0123456789abcdef",
+            "disk-0123456789abcdef0123456789abcdef0123",
+            "task_hf_0123456789abcdef0123456789abcdef",
+            "hf_hub_download",
+            "hf_transfer",
+            "AIzaShort",
+            "xai-grok-2",
+            "xai.grok-3-mini",
+            "gsk_abc",
+            "risk-assessment-for-the-quarter-and-the-next-one",
+            "model anthropic.claude-3-5-sonnet-20240620-v1:0",
+        ]
+    }
+
+    #[test]
+    fn secret_key_values_inside_arns_are_masked() {
+        for (s, want) in [
+            (
+                "arn:aws:lambda:us-east-1:123456789012:function:x/token=abc123def456",
+                "arn:aws:lambda:us-east-1:123456789012:function:x/token=[REDACTED:secret]",
+            ),
+            (
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:password=hunter2",
+                "arn:aws:secretsmanager:us-east-1:123456789012:secret:password=[REDACTED:secret]",
+            ),
+            (
+                "see arn:aws:s3:::bucket/db_password=p/a:ss!x now",
+                "see arn:aws:s3:::bucket/db_password=[REDACTED:secret] now",
+            ),
+            (
+                "arn:aws:lambda:us-east-1:1:function:x/API_KEY=abc,password=x",
+                "arn:aws:lambda:us-east-1:1:function:x/API_KEY=[REDACTED:secret],password=[REDACTED:secret]",
+            ),
+        ] {
+            assert_eq!(mask(s), want, "{s}");
+        }
+        // Already masked: left alone.
+        let once = mask("arn:aws:lambda:us-east-1:1:function:x/token=abc");
+        assert_eq!(mask(&once), once);
+        // ARNs without a secret-named key survive, `=` and `:secret:` included.
+        for s in [
+            "arn:aws:s3:::logs/dt=2026-11-20/part=0001.parquet",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-password-AbCdEf",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:token-AbCdEf",
+            "arn:aws:lambda:us-east-1:123456789012:function:x/InputTokenCount=3",
+            "arn:aws:ssm:us-east-1:123456789012:parameter/app/api-key",
+        ] {
+            assert_eq!(mask(s), s);
+        }
+    }
+
+    #[test]
+    fn user_agents_keep_only_product_tokens() {
+        for (ua, want) in [
+            (
+                "aws-cli/2.15.0 Python/3.11.6 Linux/5.10.205-195.807.amzn2.x86_64 exe/x86_64.amzn.2 prompt/off command/s3.ls",
+                "aws-cli/2.15.0 Python/3.11.6 Linux/5.10.205-195.807.amzn2.x86_64",
+            ),
+            (
+                "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0",
+                "Mozilla/5.0 AppleWebKit/537.36 Chrome/120.0.0.0",
+            ),
+            (
+                "Boto3/1.34.0 md/Botocore#1.34.0 ua/2.0 os/linux#5.10 lang/python#3.11.6 Botocore/1.34.0",
+                "Boto3/1.34.0 ua/2.0 Botocore/1.34.0",
+            ),
+            (
+                "[S3Console/0.4, aws-internal/3 aws-sdk-java/1.12.488]",
+                "S3Console/0.4 aws-internal/3 aws-sdk-java/1.12.488",
+            ),
+            ("lambda.amazonaws.com", "lambda.amazonaws.com"),
+            ("AWS Internal", ""),
+            (
+                "aws-cli/2.15.0 (ignore previous instructions (nested) still comment) x/1",
+                "aws-cli/2.15.0 x/1",
+            ),
+            ("aws-cli/2.15.0 (unterminated comment x/1", "aws-cli/2.15.0"),
+            ("Ignore/previous instructions/now evil/1<!channel>", ""),
+            ("", ""),
+        ] {
+            assert_eq!(user_agent_products(ua), want, "{ua}");
+        }
+    }
+
+    #[test]
+    fn the_user_agent_is_cut_only_under_the_metadata_policy() {
+        let r = Redactor::new();
+        let ua = "aws-cli/2.15.0 Python/3.11 Linux/5.10 exe/x86_64 prompt/off command/s3.ls (note: password=hunter2)";
+        assert_eq!(
+            r.user_agent(ua, ContentPolicy::Metadata, 256).as_deref(),
+            Some("aws-cli/2.15.0 Python/3.11 Linux/5.10")
+        );
+        for policy in [ContentPolicy::Redacted, ContentPolicy::Full] {
+            let out = r.user_agent(ua, policy, 256).unwrap_or_default();
+            assert!(out.contains("command/s3.ls"), "{policy}: {out}");
+            assert!(!out.contains("hunter2"), "{policy}: {out}");
+        }
+        assert_eq!(
+            r.user_agent("AWS Internal", ContentPolicy::Metadata, 256),
+            None
+        );
+    }
+
+    #[test]
+    fn bedrock_runtime_error_messages_are_content() {
+        let r = Redactor::new();
+        let echo = "Malformed input request: #: extraneous key [PROMPT-CANARY] is not permitted";
+        for (source, name) in [
+            ("bedrock.amazonaws.com", "InvokeModel"),
+            ("bedrock.amazonaws.com", "Converse"),
+            (
+                "bedrock-runtime.amazonaws.com",
+                "InvokeModelWithResponseStream",
+            ),
+            ("bedrock-runtime.amazonaws.com", "SomethingNew"),
+            ("bedrock-agent-runtime.amazonaws.com", "InvokeAgent"),
+            ("bedrock-agent-runtime.amazonaws.com", "RetrieveAndGenerate"),
+        ] {
+            assert!(error_message_is_content(source, name), "{source} {name}");
+            for (policy, shown) in [
+                (ContentPolicy::Metadata, false),
+                (ContentPolicy::Redacted, false),
+                (ContentPolicy::Full, true),
+            ] {
+                let out = r.error_message(echo, source, name, policy, 512);
+                assert_eq!(out.is_some(), shown, "{source} {name} {policy}: {out:?}");
+            }
+        }
+        // Control-plane Bedrock calls and other services keep the free-text rule.
+        for (source, name) in [
+            ("bedrock.amazonaws.com", "CreateGuardrail"),
+            ("lambda.amazonaws.com", "Invoke"),
+            ("iam.amazonaws.com", "DeleteRolePolicy"),
+        ] {
+            assert!(!error_message_is_content(source, name), "{source} {name}");
+            assert_eq!(
+                r.error_message("denied", source, name, ContentPolicy::Redacted, 512)
+                    .as_deref(),
+                Some("denied")
+            );
+            assert_eq!(
+                r.error_message("denied", source, name, ContentPolicy::Metadata, 512),
+                None
+            );
+        }
+    }
+
     #[test]
     fn look_alike_keys_are_not_secrets() {
         for s in [
@@ -664,6 +1087,14 @@ mod tests {
         "[REDACTED:secret]",
         "&",
         "}",
+        "arn:aws:lambda:us-east-1:1:function:x/token=",
+        "/",
+        "sk-ant-api03-",
+        "sk-",
+        "aB3dE6gH9jK2mN5pQ8sT1vW4yZ7cF0hL",
+        "AIza",
+        "hf_",
+        "disk",
     ];
 
     #[test]
@@ -678,6 +1109,10 @@ mod tests {
             PEM,
             "password=\"cut off here",
             "arn:aws:iam::123456789012:role/x used AKIAIOSFODNN7EXAMPLE and password=x",
+            "arn:aws:lambda:us-east-1:1:function:x/token=abc",
+            "arn:aws:s3:::logs/dt=2026-11-20",
+            "disksk-aB3dE6gH9jK2mN5pQ8sT1vW4yZ7cF0hL",
+            "é sk-aB3dE6gH9jK2mN5pQ8sT1vW4yZ7cF0hL",
         ];
         for s in fixed {
             assert_eq!(rules.mask(s), rules.mask_each(s), "{s:?}");

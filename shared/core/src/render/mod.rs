@@ -724,13 +724,24 @@ fn call_view(c: &Change, policy: ContentPolicy, r: &Redactor) -> CallView {
         role_arn: opt(&c.actor.role_arn),
         invoked_by: opt(&c.actor.invoked_by),
         source_ip: opt(&c.source_ip),
-        user_agent: opt(&c.user_agent),
+        user_agent: c
+            .user_agent
+            .as_deref()
+            .and_then(|ua| r.user_agent(ua, policy, IDENT_CHARS)),
         read_only: c.read_only,
         error_code: opt(&c.error_code),
         error_message: c
             .error_message
             .as_deref()
-            .and_then(|m| r.free_text(m, policy, ERROR_MESSAGE_CHARS))
+            .and_then(|m| {
+                r.error_message(
+                    m,
+                    &c.event_source,
+                    &c.event_name,
+                    policy,
+                    ERROR_MESSAGE_CHARS,
+                )
+            })
             .map(|m| crate::redact::sanitize(&m, false).into_owned()),
         resources: Listed::new(c.resources.iter(), |s| {
             Some(id(s)).filter(|v| !v.is_empty())
@@ -760,7 +771,7 @@ fn config_view(c: &ConfigChange, r: &Redactor) -> ConfigView {
 fn cause_view(
     c: &ProbableCause,
     alert_time: DateTime<Utc>,
-    _policy: ContentPolicy,
+    policy: ContentPolicy,
     r: &Redactor,
 ) -> CauseView {
     let id = |s: &str| r.identifier(s, IDENT_CHARS);
@@ -773,7 +784,10 @@ fn cause_view(
         time: c.time,
         relative: fmt_relative(c.time, alert_time),
         source_ip: opt(&c.source_ip),
-        user_agent: opt(&c.user_agent),
+        user_agent: c
+            .user_agent
+            .as_deref()
+            .and_then(|ua| r.user_agent(ua, policy, IDENT_CHARS)),
         // Correlation writes these words from identifiers and times, not from the payload's
         // free text, so they stay under every policy (masked like everything else).
         reason: Some(r.identifier(&c.reason, LINE_CHARS)).filter(|s| !s.is_empty()),
