@@ -79,6 +79,9 @@ pub fn shown(id: Option<&str>) -> String {
     }
 }
 
+/// The members last read, and when.
+type Members = Option<(Instant, HashSet<String>)>;
+
 /// The silencer group and its members, as last read.
 #[derive(Debug, Clone)]
 pub struct Silencers {
@@ -86,7 +89,7 @@ pub struct Silencers {
     token: SecretToken,
     /// `.../usergroups.users.list`.
     url: reqwest::Url,
-    cache: Arc<Mutex<Option<(Instant, HashSet<String>)>>>,
+    cache: Arc<Mutex<Members>>,
 }
 
 impl Silencers {

@@ -762,7 +762,9 @@ mod tests {
         let own = row(FUNCTION, Kind::AccessDenied, Severity::Low, Some(key));
         assert_eq!(recorded(&[own], "evt-1").unwrap_err().code, "unknown_alert");
         assert_eq!(
-            recorded(&[sent.clone()], "evt-2").unwrap_err().code,
+            recorded(std::slice::from_ref(&sent), "evt-2")
+                .unwrap_err()
+                .code,
             "unknown_alert"
         );
         let no_key = row("handle-event", Kind::AccessDenied, Severity::Low, None);

@@ -606,7 +606,9 @@ async fn critical_and_audit_tampering_alerts_cannot_be_silenced_from_slack() {
     let s = stack().await;
     let t = now();
     let stop_logging = "111122223333|us-east-1|audit_tampering|arn:aws:cloudtrail:us-east-1:111122223333:trail/org";
-    let cases: Vec<(&str, Option<(Kind, Severity)>, String, &str)> = vec![
+    // (correlation id, what the ledger recorded, the button's value, the answer)
+    type Case<'a> = (&'a str, Option<(Kind, Severity)>, String, &'a str);
+    let cases: Vec<Case> = vec![
         // What a protected alert's message would say, had it a Silence button.
         (
             "evt-p1",
