@@ -1,4 +1,4 @@
-"""A Slack stand-in for vigil's tests: incoming webhooks, chat.postMessage / chat.update, response_urls.
+"""A Slack stand-in for vigil's tests: incoming webhooks, chat.postMessage / chat.update, usergroups.users.list, response_urls.
 
 Test infrastructure, not a product. Listens on 127.0.0.1 only, records every request, and can be
 scripted to answer the way Slack does when things go wrong. See localaws/README.md.
@@ -49,6 +49,8 @@ class State:
         self.requests: list[dict] = []
         self.script: list[dict] = []
         self.messages: dict[tuple[str, str], dict] = {}
+        # usergroups.users.list: group id -> member user ids (set with /_stand-in/usergroups).
+        self.usergroups: dict[str, list[str]] = {}
         self.last_ts = 0  # microseconds
 
     def next_ts(self) -> str:
@@ -110,7 +112,16 @@ class Handler(BaseHTTPRequestHandler):
                 STATE.requests.clear()
                 STATE.script.clear()
                 STATE.messages.clear()
+                STATE.usergroups.clear()
             return self.reply(200, {"ok": True})
+        if path == "/_stand-in/usergroups":
+            # {"S0123": ["U1", "U2"], ...}: replaces the user groups.
+            groups = json.loads(raw or b"{}")
+            if not isinstance(groups, dict):
+                return self.reply(400, {"ok": False, "error": "expected an object"})
+            with STATE.lock:
+                STATE.usergroups = {str(k): [str(u) for u in v] for k, v in groups.items()}
+            return self.reply(200, {"ok": True, "groups": len(STATE.usergroups)})
 
         body_text = raw.decode("utf-8", "replace")
         ctype = self.headers.get("Content-Type", "")
@@ -148,6 +159,8 @@ class Handler(BaseHTTPRequestHandler):
             status, answer = self.webhook(payload, scripted)
         elif path in ("/api/chat.postMessage", "/api/chat.update"):
             status, answer = self.web_api(path[len("/api/"):], payload, scripted)
+        elif path == "/api/usergroups.users.list":
+            status, answer = self.usergroup_users(payload, scripted)
         elif path.startswith("/actions/"):
             # An interaction's response_url (hooks.slack.com/actions/...): Slack answers
             # {"ok": true}, or 404 "expired_url" after 30 minutes / five uses.
@@ -178,6 +191,26 @@ class Handler(BaseHTTPRequestHandler):
         if error:
             return self.reply(400, error, "text/plain")
         return self.reply(200, "ok", "text/plain")
+
+    def usergroup_users(self, payload, scripted):
+        """usergroups.users.list: {"ok": true, "users": [...]}, or Slack's errors."""
+        if scripted and scripted.get("status", 200) != 200:
+            status = int(scripted["status"])
+            error = scripted.get("body") or scripted.get("error")
+            if status >= 429:
+                return self.reply(status, {"ok": False, "error": error or "internal_error"})
+            return self.reply(200, {"ok": False, "error": error or "invalid_arguments"})
+        payload = payload if isinstance(payload, dict) else {}
+        auth = self.headers.get("Authorization", "")
+        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else payload.get("token", "")
+        if not token.startswith("xoxb-") or len(token) <= len("xoxb-"):
+            return self.reply(200, {"ok": False, "error": "invalid_auth" if token else "not_authed"})
+        group = payload.get("usergroup")
+        with STATE.lock:
+            members = STATE.usergroups.get(group) if group else None
+        if members is None:
+            return self.reply(200, {"ok": False, "error": "no_such_subteam"})
+        return self.reply(200, {"ok": True, "users": list(members)})
 
     def web_api(self, method, payload, scripted):
         if scripted and scripted.get("status", 200) != 200:

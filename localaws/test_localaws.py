@@ -417,3 +417,15 @@ def test_slack_web_api():
     assert (status, headers["Retry-After"], body) == (429, "1", {"ok": False, "error": "ratelimited"})
     assert http("POST", api + "chat.postMessage", {"channel": "C1", "text": "x"}, bot)[::2] == (
         200, {"ok": False, "error": "invalid_blocks"})
+
+
+def test_slack_usergroups_users_list():
+    api = SLACK + "/api/usergroups.users.list"
+    bot = {"Authorization": "Bearer xoxb-test-token"}
+    assert http("POST", api, "usergroup=S1", form=True)[2] == {"ok": False, "error": "not_authed"}
+    assert http("POST", api, "usergroup=S1", bot, form=True)[2] == {"ok": False, "error": "no_such_subteam"}
+    assert http("POST", SLACK + "/_stand-in/usergroups", {"S1": ["U1", "U2"]})[2] == {"ok": True, "groups": 1}
+    assert http("POST", api, "usergroup=S1", bot, form=True)[2] == {"ok": True, "users": ["U1", "U2"]}
+    assert http("POST", api, {"usergroup": "S1"}, bot)[2] == {"ok": True, "users": ["U1", "U2"]}
+    http("POST", SLACK + "/_stand-in/reset")
+    assert http("POST", api, "usergroup=S1", bot, form=True)[2] == {"ok": False, "error": "no_such_subteam"}

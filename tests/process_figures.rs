@@ -651,6 +651,7 @@ fn click_body(response_url: &str, n: usize) -> String {
         correlation_id: format!("evt-bench{n}"),
         name: "agent-tool-order-lookup-errors".into(),
         kind: Some("access_denied".into()),
+        severity: Some("medium".into()),
         account: Some(ACCOUNT_ID.into()),
         region: Some(REGION.into()),
         step: None,

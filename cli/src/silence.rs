@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
-use vigil_core::noise::{Matcher, Silence};
+use vigil_core::noise::{Matcher, Silence, could_match_protected};
 
 use crate::common::{self, CmdError, OutFormat};
 
@@ -29,9 +29,9 @@ pub enum SilenceCommand {
 
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// A condition, `field=value` or `field!=value` (a value with * or ? is a glob). Fields:
-    /// name, kind, severity, team, account, region, resource, namespace. Repeatable: every
-    /// one must hold.
+    /// A condition, `field=value` or `field!=value` (a value with * or ? is a glob), or
+    /// `field==value` (exact: * and ? are themselves). Fields: name, kind, severity, team,
+    /// account, region, resource, namespace. Repeatable: every one must hold.
     #[arg(long = "match", value_name = "FIELD=VALUE", required = true)]
     pub matchers: Vec<String>,
     /// How long, from the start: 30m, 2h, 1d (at most 30d).
@@ -49,6 +49,12 @@ pub struct AddArgs {
     /// Why, for whoever wonders where the alerts went.
     #[arg(long)]
     pub reason: String,
+    /// Say that this silence may hide critical or audit_tampering alerts. Required unless the
+    /// matchers rule out both severity critical (`severity=high`, `severity!=critical`) and
+    /// kind audit_tampering (`kind=throttle_spike`, `kind!=audit_tampering`). Slack's buttons
+    /// never silence such alerts; only this command does, with an author and a reason.
+    #[arg(long)]
+    pub allow_critical: bool,
     /// The noise-control table (default: $VIGIL_TABLE_NAME).
     #[arg(long)]
     pub table: Option<String>,
@@ -165,6 +171,14 @@ pub fn build(args: &AddArgs, id: String, now: DateTime<Utc>) -> Result<Silence, 
             "the silence would last {}: at most {MAX_SILENCE_DAYS} days (a longer one is a change to the rules or the owners file)",
             common::show_span(length)
         )));
+    }
+    if could_match_protected(&matchers) && !args.allow_critical {
+        return Err(CmdError::Refused(
+            "these matchers could silence critical or audit_tampering alerts: add --allow-critical \
+             to mean it (the author and reason are recorded), or narrow them with \
+             --match severity!=critical and --match kind!=audit_tampering"
+                .into(),
+        ));
     }
     Ok(Silence {
         id,

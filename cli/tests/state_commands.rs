@@ -307,6 +307,24 @@ async fn silence_add_list_expire_round_trip_and_refusals() {
         "{err}"
     );
 
+    // A silence that could hide a critical or audit_tampering alert must say so.
+    for matchers in [
+        &["--match", "name=x"][..],
+        &["--match", "name=x", "--match", "severity!=critical"][..],
+        &["--match", "kind=throttle_spike"][..],
+    ] {
+        let mut args = vec!["silence", "add"];
+        args.extend_from_slice(matchers);
+        args.extend_from_slice(&["--duration", "1h", "--author", "ana", "--reason", "r"]);
+        let unprotected = vigil(&aws, &args, &table).await;
+        assert_exit(&unprotected, 2);
+        let err = stderr(&unprotected);
+        assert!(
+            err.contains("--allow-critical") && err.contains("audit_tampering"),
+            "{matchers:?}: {err}"
+        );
+    }
+
     let listed = vigil(
         &aws,
         &["silence", "list", "--all", "--format", "json"],
@@ -326,6 +344,8 @@ async fn silence_add_list_expire_round_trip_and_refusals() {
             "name=agent-tool-*",
             "--match",
             "severity!=critical",
+            "--match",
+            "kind!=audit_tampering",
             "--duration",
             "2h",
             "--author",
@@ -351,7 +371,7 @@ async fn silence_add_list_expire_round_trip_and_refusals() {
     );
     assert_eq!(active["author"], "ana");
     assert_eq!(active["reason"], "planned IAM change");
-    assert_eq!(active["matchers"].as_array().map(Vec::len), Some(2));
+    assert_eq!(active["matchers"].as_array().map(Vec::len), Some(3));
     let starts: DateTime<Utc> = active["starts_at"].as_str().unwrap().parse().unwrap();
     let ends: DateTime<Utc> = active["ends_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(ends - starts, chrono::Duration::hours(2));
@@ -374,6 +394,7 @@ async fn silence_add_list_expire_round_trip_and_refusals() {
             "bo",
             "--reason",
             "capacity migration",
+            "--allow-critical",
         ],
         &[],
     )

@@ -6,7 +6,10 @@ use handle_alarm::config::ConfigError;
 use vigil_adapters::secrets::SecretLoader;
 use vigil_adapters::state::DynamoState;
 
-use crate::config::{Config, RESPONSE_TIMEOUT, SIGNING_SECRET};
+use vigil_adapters::secrets::SlackCredentials;
+
+use crate::access::Silencers;
+use crate::config::{Config, RESPONSE_TIMEOUT, SIGNING_SECRET, SILENCER_GROUP};
 use crate::handler::Deps;
 
 /// One DynamoDB attempt, and one call with the SDK's retries. Slack shows the person an error
@@ -55,11 +58,55 @@ pub async fn build(config: &Config, sdk: &SdkConfig) -> Result<Deps, HandlerErro
         })?),
         None => None,
     };
+    let silencers = match &config.silencer_group {
+        None => None,
+        Some((group, reference)) => {
+            let token = match loader.slack_credentials(reference).await {
+                Ok(SlackCredentials::BotToken(token)) => token,
+                Ok(SlackCredentials::Webhook(_)) => {
+                    return Err(HandlerError::Config(ConfigError::new(
+                        SILENCER_GROUP,
+                        "the Slack secret holds a webhook URL: reading the silencer group needs a bot token (usergroups:read)",
+                    )));
+                }
+                Err(e) if e.is_retryable() => {
+                    return Err(HandlerError::Internal {
+                        message: e.to_string(),
+                        retryable: true,
+                    });
+                }
+                Err(e) => {
+                    return Err(HandlerError::Config(ConfigError::new(
+                        handle_alarm::config::SLACK_SECRET,
+                        e.to_string(),
+                    )));
+                }
+            };
+            let base = config
+                .slack_api_base
+                .as_deref()
+                .unwrap_or(vigil_adapters::slack::DEFAULT_API_BASE);
+            let url = reqwest::Url::parse(&format!(
+                "{}/usergroups.users.list",
+                base.trim_end_matches('/')
+            ))
+            .map_err(|_| {
+                HandlerError::Config(ConfigError::new(
+                    handle_alarm::config::SLACK_API_BASE,
+                    "not a valid URL",
+                ))
+            })?;
+            Some(Silencers::new(group.clone(), token, url))
+        }
+    };
     Ok(Deps {
         state: DynamoState::new(dynamodb_client(sdk), &config.table_name),
         signing_secret,
         http,
         response_base,
         ledger_ttl: config.ledger_ttl,
+        team_id: config.team_id.clone(),
+        allowed_channels: config.allowed_channels.clone(),
+        silencers,
     })
 }

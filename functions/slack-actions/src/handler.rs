@@ -3,11 +3,20 @@
 //! Order, and why: (1) the body is decoded (Function URLs base64 form bodies) and the v0
 //! signature verified before anything of it is parsed; (2) the signature is claimed in the
 //! state table, once: a second use inside the replay window is a replay; (3) only then is the
-//! payload read and the action done: the ledger written, a silence stored, the message updated
-//! through `response_url` (checked to be Slack's, or the configured test base: never an
-//! arbitrary URL from the payload). Anything unverifiable is a bare 401 and changes nothing;
-//! a verified but unreadable payload is a 400; an action vigil does not know is a 200 and a
-//! log line.
+//! payload read; (4) the workspace and channel are checked against the configured ones, and
+//! for a Silence the user against the silencer group; (5) the action is done: the ledger
+//! written, a silence stored, the message updated through `response_url` (checked to be
+//! Slack's, or the configured test base: never an arbitrary URL from the payload). Anything
+//! unverifiable is a bare 401 and changes nothing; a verified but unreadable payload is a 400;
+//! a refused click (step 4, or a protected alert) is a 403, a `refused` ledger row and an
+//! ephemeral note; an action vigil does not know is a 200 and a log line.
+//!
+//! Silences: a button's value is the message's word, so a Silence takes only the correlation
+//! id from it. The alert's kind, severity, name and group come from the ledger rows the
+//! alerting function wrote for that id; `critical` and `audit_tampering` alerts (in any row)
+//! are refused, and so is an id with no such row. The silence is exact (`==`) on the name,
+//! kind, resource, account and Region of that group: one alarm, or one API call on one
+//! resource, never every alert of the same name.
 
 use std::time::Duration;
 
@@ -19,8 +28,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use vigil_adapters::secrets::SigningSecret;
 use vigil_adapters::state::DynamoState;
-use vigil_core::model::Kind;
-use vigil_core::noise::{LedgerEntry, MatchField, MatchOp, Matcher, Outcome, Silence};
+use vigil_core::model::{Kind, Severity};
+use vigil_core::noise::{LedgerEntry, MatchField, Matcher, Outcome, Silence};
 use vigil_core::ports::{Claim, StateStore};
 use vigil_core::render::slack::{MAX_BLOCKS, escape, mrkdwn_object};
 use vigil_core::slack_request::{
@@ -28,6 +37,7 @@ use vigil_core::slack_request::{
     MAX_BODY_BYTES, Rejection, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 
+use crate::access::{Refusal, Silencers, check_place, shown};
 use crate::config::REPLAY_WINDOW;
 
 /// The function's name in ledger rows.
@@ -48,6 +58,12 @@ pub struct Deps {
     /// Besides `https://hooks.slack.com/actions/...`, where a `response_url` may point.
     pub response_base: Option<reqwest::Url>,
     pub ledger_ttl: Duration,
+    /// Set: only this workspace's requests are answered.
+    pub team_id: Option<String>,
+    /// Set: only clicks in these channels are answered.
+    pub allowed_channels: Option<Vec<String>>,
+    /// Set: only this user group's members may silence.
+    pub silencers: Option<Silencers>,
 }
 
 /// The answer to one request, and what happened (for logs and tests).
@@ -55,7 +71,8 @@ pub struct Deps {
 pub struct Answer {
     pub status: u16,
     /// `rejected:<reason>`, `replayed`, `acknowledged`, `silenced:<id>`, `step_done:<n>`,
-    /// `ignored:<action_id>`, `bad_payload:<why>`, `state_error`.
+    /// `refused:<code>` (403: wrong workspace or channel, not a silencer, an alert Slack may
+    /// not silence), `ignored:<action_id>`, `bad_payload:<why>`, `state_error`.
     pub what: String,
 }
 
@@ -185,6 +202,13 @@ async fn act(
     let Some(value) = action.value.as_deref().and_then(ButtonValue::decode) else {
         return Answer::new(400, "bad_payload:the button's value is not vigil's");
     };
+    if let Err(refusal) = check_place(
+        interaction,
+        deps.team_id.as_deref(),
+        deps.allowed_channels.as_deref(),
+    ) {
+        return refuse(interaction, &value, id, refusal, deps, now).await;
+    }
     if let Some(hours) = silence_hours {
         return silence(interaction, &value, hours, deps, now).await;
     }
@@ -251,6 +275,148 @@ async fn acknowledge(
     Answer::new(200, "acknowledged")
 }
 
+/// Refuses a click: a ledger row (outcome `refused`, naming who, where and why), a log line,
+/// an ephemeral note to the person, and 403.
+async fn refuse(
+    interaction: &BlockActions,
+    value: &ButtonValue,
+    action_id: &str,
+    refusal: Refusal,
+    deps: &Deps,
+    now: DateTime<Utc>,
+) -> Answer {
+    tracing::warn!(
+        code = refusal.code,
+        detail = %refusal.detail,
+        user = %shown(Some(&interaction.user.id)),
+        team = %shown(interaction.team_id.as_deref()),
+        channel = %shown(interaction.channel_id.as_deref()),
+        action_id = %cut(action_id, 64),
+        "slack action refused"
+    );
+    let reason = format!(
+        "{} refused for {} ({}): {}",
+        cut(action_id, 64),
+        interaction.user.label(),
+        place(interaction),
+        refusal.detail
+    );
+    let mut row = entry(value, Outcome::Refused, reason, now);
+    // The button's kind is the message's word, not a fact: a refusal does not repeat it.
+    row.kind = None;
+    if let Err(e) = deps.state.record(&row, deps.ledger_ttl).await {
+        tracing::error!(error = %e, "ledger write of a refusal failed");
+    }
+    let body = json!({
+        "response_type": "ephemeral",
+        "replace_original": false,
+        "text": format!("🚫 Not done: {}", escape(&refusal.detail)),
+    });
+    respond(interaction, &body, deps).await;
+    Answer::new(403, format!("refused:{}", refusal.code))
+}
+
+/// `user U…, team T…, channel C…` of a request.
+fn place(interaction: &BlockActions) -> String {
+    format!(
+        "user {}, team {}, channel {}",
+        shown(Some(&interaction.user.id)),
+        shown(interaction.team_id.as_deref()),
+        shown(interaction.channel_id.as_deref())
+    )
+}
+
+/// What the alerting functions recorded about one alert: its kind, severity, name and group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub kind: Kind,
+    pub severity: Option<Severity>,
+    pub name: String,
+    pub group_key: String,
+}
+
+/// The alert behind `correlation_id`, from the ledger rows written by the functions that
+/// handled it (`slack-actions`' own rows repeat a button's words and are skipped). A protected
+/// alert ([`vigil_core::noise::is_protected`]) in any row is refused; so is an alert with no row carrying a group
+/// key (nothing vigil sent, or its row could not be written): without it the silence could not
+/// be made narrow.
+pub fn recorded(rows: &[LedgerEntry], correlation_id: &str) -> Result<Recorded, Refusal> {
+    let trusted: Vec<&LedgerEntry> = rows
+        .iter()
+        .filter(|r| r.function != FUNCTION && r.correlation_id == correlation_id)
+        .collect();
+    if let Some(r) = trusted
+        .iter()
+        .find(|r| r.kind == Some(Kind::AuditTampering) || r.severity == Some(Severity::Critical))
+    {
+        let what = match (r.kind, r.severity) {
+            (Some(k), Some(s)) => format!("{s} {k}"),
+            (Some(k), None) => k.to_string(),
+            (None, Some(s)) => s.to_string(),
+            (None, None) => "protected".to_owned(),
+        };
+        return Err(Refusal::new(
+            "protected",
+            format!(
+                "alert {} is {what}: critical and audit_tampering alerts cannot be silenced from Slack (use `vigil silence add --allow-critical` with an author and a reason)",
+                cut(correlation_id, 80)
+            ),
+        ));
+    }
+    trusted
+        .iter()
+        .find_map(|r| {
+            Some(Recorded {
+                kind: r.kind?,
+                severity: r.severity,
+                name: r.name.clone(),
+                group_key: r.group_key.clone().filter(|k| !k.is_empty())?,
+            })
+        })
+        .ok_or_else(|| {
+            Refusal::new(
+                "unknown_alert",
+                format!(
+                    "no record of alert {} and its group: nothing silenced",
+                    cut(correlation_id, 80)
+                ),
+            )
+        })
+}
+
+/// The exact matchers of a Slack silence: the alert's name, kind, resource, account and Region
+/// as recorded (its group key is `account|region|kind|resource`; an unknown account or Region,
+/// `-`, adds no matcher). Every one is `==`: `*` and `?` in a name or resource are themselves.
+pub fn silence_matchers(alert: &Recorded) -> Result<Vec<Matcher>, Refusal> {
+    let bad = || {
+        Refusal::new(
+            "unknown_alert",
+            "the recorded group key is not account|region|kind|resource: nothing silenced",
+        )
+    };
+    let mut parts = alert.group_key.splitn(4, '|');
+    let (Some(account), Some(region), Some(kind), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(bad());
+    };
+    if kind != alert.kind.as_str() || resource.is_empty() {
+        return Err(bad());
+    }
+    let mut matchers = Vec::new();
+    if !alert.name.trim().is_empty() {
+        matchers.push(Matcher::exact(MatchField::Name, alert.name.clone()));
+    }
+    matchers.push(Matcher::exact(MatchField::Kind, kind));
+    matchers.push(Matcher::exact(MatchField::Resource, resource));
+    for (field, v) in [(MatchField::Account, account), (MatchField::Region, region)] {
+        if v != "-" && !v.trim().is_empty() {
+            matchers.push(Matcher::exact(field, v));
+        }
+    }
+    Ok(matchers)
+}
+
 async fn silence(
     interaction: &BlockActions,
     value: &ButtonValue,
@@ -258,24 +424,52 @@ async fn silence(
     deps: &Deps,
     now: DateTime<Utc>,
 ) -> Answer {
-    if value.name.trim().is_empty() {
-        // Account and region alone would silence everything there.
-        return Answer::new(400, "bad_payload:no alert name to silence");
+    let action_id = format!("vigil_silence_{hours}h");
+    // Refused from the button's own words first (a rendered protected alert has no Silence
+    // button), then from the record, which the message cannot change.
+    let says_protected = value
+        .kind
+        .as_deref()
+        .is_some_and(|k| k == Kind::AuditTampering.as_str())
+        || value.severity.as_deref() == Some(Severity::Critical.as_str());
+    if says_protected {
+        let refusal = Refusal::new(
+            "protected",
+            "critical and audit_tampering alerts cannot be silenced from Slack (use `vigil silence add --allow-critical` with an author and a reason)",
+        );
+        return refuse(interaction, value, &action_id, refusal, deps, now).await;
     }
-    let matcher = |field, value: &str| Matcher {
-        field,
-        op: MatchOp::Matches,
-        value: value.trim().to_owned(),
-    };
-    let mut matchers = vec![matcher(MatchField::Name, &value.name)];
-    for (field, v) in [
-        (MatchField::Account, &value.account),
-        (MatchField::Region, &value.region),
-    ] {
-        if let Some(v) = v.as_deref().filter(|v| !v.trim().is_empty()) {
-            matchers.push(matcher(field, v));
+    if let Some(silencers) = &deps.silencers
+        && let Err(refusal) = silencers.check(&deps.http, &interaction.user.id).await
+    {
+        return refuse(interaction, value, &action_id, refusal, deps, now).await;
+    }
+    if value.correlation_id.trim().is_empty() {
+        let refusal = Refusal::new(
+            "unknown_alert",
+            "the button names no alert: nothing silenced",
+        );
+        return refuse(interaction, value, &action_id, refusal, deps, now).await;
+    }
+    let rows = match deps
+        .state
+        .ledger_by_correlation(&value.correlation_id)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => {
+            tracing::error!(error = %e, "ledger read failed; nothing silenced");
+            return Answer::new(503, "state_error");
         }
-    }
+    };
+    let alert = match recorded(&rows, &value.correlation_id) {
+        Ok(alert) => alert,
+        Err(refusal) => return refuse(interaction, value, &action_id, refusal, deps, now).await,
+    };
+    let matchers = match silence_matchers(&alert) {
+        Ok(m) => m,
+        Err(refusal) => return refuse(interaction, value, &action_id, refusal, deps, now).await,
+    };
     let id = format!(
         "sil-{}",
         uuid::Uuid::new_v4()
@@ -287,13 +481,22 @@ async fn silence(
     );
     let ends_at = now + chrono::Duration::hours(i64::from(hours));
     let who = interaction.user.label();
+    let shown_matchers = matchers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
     let silence = Silence {
         id: id.clone(),
         matchers,
         starts_at: now,
         ends_at,
         author: format!("slack:{who}"),
-        reason: "from Slack".to_owned(),
+        reason: format!(
+            "from Slack ({}), alert {}",
+            place(interaction),
+            cut(&value.correlation_id, 80)
+        ),
         created_at: now,
         expired_by: None,
     };
@@ -302,17 +505,23 @@ async fn silence(
         return Answer::new(500, "state_error");
     }
     let reason = format!(
-        "silenced for {hours} h by {who} ({id}, until {})",
+        "silenced for {hours} h by {who} ({}): {id} matching {shown_matchers}, until {}",
+        place(interaction),
         ends_at.to_rfc3339()
     );
-    if let Err(a) = record(deps, &entry(value, Outcome::Silenced, reason, now)).await {
+    let mut row = entry(value, Outcome::Silenced, reason, now);
+    row.kind = Some(alert.kind);
+    row.severity = alert.severity;
+    row.name = alert.name.clone();
+    row.group_key = Some(alert.group_key.clone());
+    if let Err(a) = record(deps, &row).await {
         return a;
     }
     let body = json!({
         "response_type": "ephemeral",
         "replace_original": false,
         "text": format!(
-            "🔕 Silenced *{}* for {hours} h (until {} UTC) by {} — `{id}`. Expire it early with `vigil silence expire {id}`.",
+            "🔕 Silenced this alert's group (*{}*) for {hours} h (until {} UTC) by {} — `{id}`. Expire it early with `vigil silence expire {id}`.",
             escape(&cut(&value.name, 200)),
             ends_at.format("%Y-%m-%d %H:%M"),
             mention(&interaction.user.id),
@@ -540,6 +749,89 @@ mod tests {
         let out = without_elements(&blocks, |e| e["action_id"] == "vigil_ack");
         assert_eq!(out.len(), 1);
         assert_eq!(out[0]["elements"].as_array().unwrap().len(), 1);
+    }
+
+    fn row(function: &str, kind: Kind, severity: Severity, key: Option<&str>) -> LedgerEntry {
+        LedgerEntry {
+            at: Utc::now(),
+            correlation_id: "evt-1".into(),
+            function: function.into(),
+            outcome: Outcome::Sent,
+            reason: None,
+            kind: Some(kind),
+            severity: Some(severity),
+            name: "StopLogging".into(),
+            group_key: key.map(str::to_owned),
+            channels: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_record_not_the_button_decides() {
+        let key = "1|us-east-1|access_denied|arn:aws:s3:::b|c";
+        let sent = row(
+            "handle-event",
+            Kind::AccessDenied,
+            Severity::Medium,
+            Some(key),
+        );
+        let got = recorded(std::slice::from_ref(&sent), "evt-1").unwrap();
+        assert_eq!(got.group_key, key);
+        // slack-actions' own rows (which repeat a button) and other ids do not count.
+        let own = row(FUNCTION, Kind::AccessDenied, Severity::Low, Some(key));
+        assert_eq!(recorded(&[own], "evt-1").unwrap_err().code, "unknown_alert");
+        assert_eq!(
+            recorded(std::slice::from_ref(&sent), "evt-2")
+                .unwrap_err()
+                .code,
+            "unknown_alert"
+        );
+        let no_key = row("handle-event", Kind::AccessDenied, Severity::Low, None);
+        assert_eq!(
+            recorded(&[no_key], "evt-1").unwrap_err().code,
+            "unknown_alert"
+        );
+        // Any protected row refuses, whatever the others say.
+        for (k, sev) in [
+            (Kind::AuditTampering, Severity::High),
+            (Kind::ThrottleSpike, Severity::Critical),
+        ] {
+            let bad = row("handle-alarm", k, sev, Some(key));
+            let e = recorded(&[sent.clone(), bad], "evt-1").unwrap_err();
+            assert_eq!(e.code, "protected");
+        }
+        // The matchers: exact, from the group key; a `|` inside the resource stays in it.
+        let m: Vec<String> = silence_matchers(&got)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            m,
+            [
+                "name==StopLogging",
+                "kind==access_denied",
+                "resource==arn:aws:s3:::b|c",
+                "account==1",
+                "region==us-east-1"
+            ]
+        );
+        let unknown_place = Recorded {
+            group_key: "-|-|access_denied|r".into(),
+            ..got.clone()
+        };
+        assert_eq!(silence_matchers(&unknown_place).unwrap().len(), 3);
+        for bad in [
+            "a|b|access_denied",
+            "a|b|error_spike|r",
+            "a|b|access_denied|",
+        ] {
+            let r = Recorded {
+                group_key: bad.into(),
+                ..got.clone()
+            };
+            assert!(silence_matchers(&r).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! - [`config`]: [`Config`], the `VIGIL_*` settings read once at cold start.
 //! - [`handler`]: [`handle`]: verify Slack's v0 signature, claim the signature once (the replay
 //!   guard), then act: ledger rows, silences, the message updated through `response_url`.
+//! - [`access`]: the configured workspace and channels, and the silencer user group.
 //! - [`deps`]: [`Deps`] built from a [`Config`] once per cold start (the signing secret from
 //!   Secrets Manager or SSM, the state table, an HTTP client with a short timeout).
 //!
@@ -12,6 +13,7 @@
 //! authentication. Nothing is parsed, stored or sent for a request that does not verify, and
 //! each signature works once.
 
+pub mod access;
 pub mod config;
 pub mod deps;
 pub mod handler;

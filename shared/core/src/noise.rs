@@ -253,9 +253,12 @@ pub enum MatchOp {
     Matches,
     /// `field!=value`: the negation of `Matches`.
     NotMatches,
+    /// `field==value`: equal, character for character; `*` and `?` are themselves, never a
+    /// glob. What a Slack Silence button stores: an alarm named `*` silences only itself.
+    Equals,
 }
 
-/// One condition of a silence, written `field=value` or `field!=value`.
+/// One condition of a silence, written `field=value`, `field!=value` or `field==value`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Matcher {
     pub field: MatchField,
@@ -272,16 +275,18 @@ pub struct MatcherError {
 }
 
 impl Matcher {
-    /// Parses `field=value` / `field!=value`; the field names are [`MatchField`]'s in
-    /// snake_case (`name`, `kind`, `severity`, `team`, `account`, `region`, `resource`,
-    /// `namespace`), exactly (case-sensitive). The operator is the first `=` (`!=` when a `!`
-    /// precedes it); the value is everything after it, so it may itself hold `=` or `!`.
-    /// Blanks around the field and the value are trimmed.
+    /// Parses `field=value` / `field!=value` / `field==value`; the field names are
+    /// [`MatchField`]'s in snake_case (`name`, `kind`, `severity`, `team`, `account`,
+    /// `region`, `resource`, `namespace`), exactly (case-sensitive). The operator is the first
+    /// `=` (`!=` when a `!` precedes it, `==` when another `=` follows it); the value is
+    /// everything after it, so it may itself hold `=` or `!` (`name===x` is `==` with the
+    /// value `=x`). Blanks around the field and the value are trimmed.
     ///
     /// `kind` values are checked against the known ids ([`Kind::ALL`]); a glob
-    /// (`kind=*_change`) is allowed when it matches at least one known id. `severity` values
-    /// must be a known id exactly (no globs). An empty value, an unknown field, a missing
-    /// operator or an unknown kind or severity is an error naming the input.
+    /// (`kind=*_change`) is allowed when it matches at least one known id (`==` takes the
+    /// value literally, so it must be a known id). `severity` values must be a known id
+    /// exactly (no globs). An empty value, an unknown field, a missing operator or an unknown
+    /// kind or severity is an error naming the input.
     ///
     /// [`Matcher`]'s `Display` writes the form this reads: `parse(m.to_string()) == m` for
     /// every parsed `m`.
@@ -295,9 +300,10 @@ impl Matcher {
                 "no operator: expected field=value or field!=value".to_owned(),
             ));
         };
-        let (field, op) = match head.strip_suffix('!') {
-            Some(field) => (field, MatchOp::NotMatches),
-            None => (head, MatchOp::Matches),
+        let (field, op, value) = match (head.strip_suffix('!'), value.strip_prefix('=')) {
+            (Some(field), _) => (field, MatchOp::NotMatches, value),
+            (None, Some(exact)) => (head, MatchOp::Equals, exact),
+            (None, None) => (head, MatchOp::Matches, value),
         };
         let field = field.trim();
         let value = value.trim();
@@ -315,7 +321,7 @@ impl Matcher {
         if value.is_empty() {
             return Err(error(format!("empty value for {field}")));
         }
-        if let Some(reason) = invalid_value(field, value) {
+        if let Some(reason) = invalid_value(field, op, value) {
             return Err(error(reason));
         }
         Ok(Matcher {
@@ -329,39 +335,88 @@ impl Matcher {
     /// values for the field matches (for `team`: any team; a field the alert does not have —
     /// `namespace` of a non-alarm, an unknown account or region, no teams — has none);
     /// `NotMatches` holds exactly when `Matches` does not.
+    /// `Equals` holds when one of them is equal to the value, character for character.
     pub fn holds(&self, subject: &SilenceSubject<'_>) -> bool {
         let alert = subject.alert;
         let pattern = self.value.as_str();
+        let exact = self.op == MatchOp::Equals;
+        let is = |value: &str| {
+            if exact {
+                pattern == value
+            } else {
+                value_matches(pattern, value)
+            }
+        };
         let any = match self.field {
-            MatchField::Name => value_matches(pattern, alert.name()),
-            MatchField::Kind => value_matches(pattern, subject.kind.as_str()),
+            MatchField::Name => is(alert.name()),
+            MatchField::Kind => is(subject.kind.as_str()),
             MatchField::Severity => pattern == subject.severity.as_str(),
-            MatchField::Team => subject.teams.iter().any(|t| value_matches(pattern, t)),
-            MatchField::Account => {
-                known(alert.account.as_deref()).is_some_and(|a| value_matches(pattern, a))
-            }
-            MatchField::Region => {
-                known(alert.region.as_deref()).is_some_and(|r| value_matches(pattern, r))
-            }
-            MatchField::Resource => value_matches(pattern, &primary_resource(alert)),
-            MatchField::Namespace => alert
-                .alarm()
-                .and_then(|a| a.namespace())
-                .is_some_and(|n| value_matches(pattern, n)),
+            MatchField::Team => subject.teams.iter().any(|t| is(t)),
+            MatchField::Account => known(alert.account.as_deref()).is_some_and(is),
+            MatchField::Region => known(alert.region.as_deref()).is_some_and(is),
+            MatchField::Resource => is(&primary_resource(alert)),
+            MatchField::Namespace => alert.alarm().and_then(|a| a.namespace()).is_some_and(is),
         };
         match self.op {
-            MatchOp::Matches => any,
+            MatchOp::Matches | MatchOp::Equals => any,
             MatchOp::NotMatches => !any,
+        }
+    }
+
+    /// An exact matcher (`field==value`): what a Slack button stores.
+    pub fn exact(field: MatchField, value: impl Into<String>) -> Matcher {
+        Matcher {
+            field,
+            op: MatchOp::Equals,
+            value: value.into(),
+        }
+    }
+
+    /// Whether this matcher alone keeps the silence away from `value` of `field`: it cannot
+    /// hold for an alert whose `field` is `value` (used for severity and kind, which every
+    /// alert has exactly one of).
+    fn rules_out(&self, field: MatchField, value: &str) -> bool {
+        if self.field != field {
+            return false;
+        }
+        let matches = match self.op {
+            MatchOp::Equals => self.value == value,
+            MatchOp::Matches | MatchOp::NotMatches if field == MatchField::Severity => {
+                self.value == value
+            }
+            MatchOp::Matches | MatchOp::NotMatches => value_matches(&self.value, value),
+        };
+        match self.op {
+            MatchOp::Matches | MatchOp::Equals => !matches,
+            MatchOp::NotMatches => matches,
         }
     }
 }
 
+/// Alerts that must not be silenced lightly: `critical` ones and `audit_tampering` ones
+/// (someone hiding their tracks). Slack buttons never silence them; `vigil silence add` does
+/// only when told so explicitly.
+pub fn is_protected(kind: Kind, severity: Severity) -> bool {
+    severity == Severity::Critical || kind == Kind::AuditTampering
+}
+
+/// Whether a silence with these matchers could hold for a protected alert ([`is_protected`]).
+/// It cannot when one matcher rules out severity `critical` (`severity=high`,
+/// `severity!=critical`, ...) **and** one rules out kind `audit_tampering` (`kind=throttle_*`,
+/// `kind!=audit_tampering`, ...); any other silence could (the name, resource, team, account,
+/// region and namespace of a protected alert are not known in advance).
+pub fn could_match_protected(matchers: &[Matcher]) -> bool {
+    let rules_out = |field, value| matchers.iter().any(|m| m.rules_out(field, value));
+    !(rules_out(MatchField::Severity, Severity::Critical.as_str())
+        && rules_out(MatchField::Kind, Kind::AuditTampering.as_str()))
+}
+
 /// Why `value` is not a valid value for `field` (`kind` and `severity` are checked against the
 /// known ids; a `kind` glob must match at least one of them), if it is not.
-fn invalid_value(field: MatchField, value: &str) -> Option<String> {
+fn invalid_value(field: MatchField, op: MatchOp, value: &str) -> Option<String> {
     let kinds = || Kind::ALL.map(Kind::as_str).join(", ");
     match field {
-        MatchField::Kind if is_glob(value) => {
+        MatchField::Kind if is_glob(value) && op != MatchOp::Equals => {
             (!Kind::ALL.iter().any(|k| value_matches(value, k.as_str()))).then(|| {
                 format!(
                     "kind pattern {value:?} matches no known kind (known: {})",
@@ -386,6 +441,7 @@ impl std::fmt::Display for Matcher {
         let op = match self.op {
             MatchOp::Matches => "=",
             MatchOp::NotMatches => "!=",
+            MatchOp::Equals => "==",
         };
         write!(f, "{}{op}{}", self.field, self.value)
     }
@@ -842,10 +898,14 @@ pub enum Outcome {
     Redriven,
     /// Acknowledged by someone in Slack (the Acknowledge button).
     Acknowledged,
-    /// Silenced from Slack (a Silence button): the reason names the silence.
+    /// Silenced from Slack (a Silence button): the reason names the silence, who made it
+    /// (user, workspace, channel), its matchers and its length.
     Silenced,
     /// A runbook step marked done in Slack.
     StepDone,
+    /// A Slack button refused: another workspace or channel, a user outside the silencer
+    /// group, or an alert that cannot be silenced from Slack. The reason says which.
+    Refused,
 }
 
 impl Outcome {
@@ -863,6 +923,7 @@ impl Outcome {
             Self::Acknowledged => "acknowledged",
             Self::Silenced => "silenced",
             Self::StepDone => "step_done",
+            Self::Refused => "refused",
         }
     }
 }
@@ -1399,6 +1460,96 @@ mod tests {
             ..s
         };
         assert!(!inverted.is_active(t(75)));
+    }
+
+    fn named_alarm(name: &str) -> Alert {
+        alert(AlertBody::Alarm(alarm_body(
+            name,
+            AlarmState::Alarm,
+            None,
+            "AWS/Bedrock",
+        )))
+    }
+
+    #[test]
+    fn exact_matchers_parse_display_and_take_stars_literally() {
+        let e = m("name==*");
+        assert_eq!(e, Matcher::exact(MatchField::Name, "*"));
+        assert_eq!(e.to_string(), "name==*");
+        assert_eq!(m(&e.to_string()), e);
+        assert_eq!(m("name===x"), Matcher::exact(MatchField::Name, "=x"));
+        assert_eq!(m("name===x").to_string(), "name===x");
+        // An exact kind must be a known id: `==` never globs.
+        assert!(parse_err("kind==*_change").reason.contains("unknown kind"));
+        assert_eq!(m("kind==audit_tampering").op, MatchOp::Equals);
+
+        let star = named_alarm("*");
+        let other = named_alarm("payments-latency");
+        let qmark = named_alarm("db-?");
+        // The glob that a Silence button used to store silences every alarm...
+        assert!(holds("name=*", &other, &[]));
+        // ...the exact one only the alarm of that name.
+        assert!(holds("name==*", &star, &[]));
+        assert!(!holds("name==*", &other, &[]));
+        assert!(holds("name==db-?", &qmark, &[]));
+        assert!(!holds("name==db-?", &named_alarm("db-1"), &[]));
+        for (matcher, field) in [
+            ("account==111122223333", "account"),
+            ("region==us-east-1", "region"),
+            ("team==sre", "team"),
+            ("namespace==AWS/Bedrock", "namespace"),
+        ] {
+            let teams = ["sre".to_owned()];
+            assert!(holds(matcher, &other, &teams), "{field}");
+            let globbed = matcher.replacen("==", "==*", 1);
+            assert!(!holds(&globbed, &other, &teams), "{globbed}");
+        }
+    }
+
+    #[test]
+    fn a_silence_of_an_alarm_named_star_does_not_silence_other_alarms() {
+        let s = Silence {
+            matchers: vec![
+                Matcher::exact(MatchField::Name, "*"),
+                Matcher::exact(MatchField::Account, "111122223333"),
+            ],
+            ..silence(&[])
+        };
+        let silences = [s];
+        let star = named_alarm("*");
+        let other = named_alarm("payments-latency");
+        assert!(silenced_by(&silences, &subject(&star, &[]), t(1)).is_some());
+        assert!(silenced_by(&silences, &subject(&other, &[]), t(1)).is_none());
+        // Stored and read back (the silence is JSON in the table), it is still exact.
+        let json = serde_json::to_string(&silences[0]).unwrap();
+        assert!(json.contains("\"op\":\"equals\""), "{json}");
+        let back: Silence = serde_json::from_str(&json).unwrap();
+        assert!(!back.matches(&subject(&other, &[])));
+    }
+
+    #[test]
+    fn protected_alerts_and_the_silences_that_could_hide_them() {
+        assert!(is_protected(Kind::ThrottleSpike, Severity::Critical));
+        assert!(is_protected(Kind::AuditTampering, Severity::High));
+        assert!(!is_protected(Kind::AccessDenied, Severity::High));
+        let could =
+            |ms: &[&str]| could_match_protected(&ms.iter().map(|x| m(x)).collect::<Vec<_>>());
+        assert!(could(&["name=x"]));
+        assert!(
+            could(&["severity!=critical"]),
+            "audit_tampering can be high"
+        );
+        assert!(
+            could(&["kind!=audit_tampering"]),
+            "any kind can be critical"
+        );
+        assert!(could(&["severity=critical", "kind=throttle_spike"]));
+        assert!(could(&["kind=audit_*", "severity=high"]));
+        assert!(could(&["severity!=high", "kind==throttle_spike"]));
+        assert!(!could(&["severity!=critical", "kind!=audit_tampering"]));
+        assert!(!could(&["name=x", "severity=high", "kind=throttle_spike"]));
+        assert!(!could(&["severity==low", "kind=*_change"]));
+        assert!(!could(&["severity=medium", "kind!=audit_*"]));
     }
 
     #[test]

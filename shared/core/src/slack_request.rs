@@ -320,7 +320,10 @@ pub const ACTION_STEP_DONE: &str = "vigil_step_done";
 pub const MAX_VALUE_CHARS: usize = 2_000;
 
 /// What a vigil button carries (compact JSON in its `value`): enough for the handler to write
-/// the ledger and build silence matchers without any look-up.
+/// the ledger of an Acknowledge or a Done without any look-up. The value is whatever the
+/// message that holds the button says, so a Silence trusts only its correlation id: the kind,
+/// severity, name and group of the alert come from the ledger rows the alerting function
+/// wrote for that id.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ButtonValue {
     /// The correlation id (the alert id in the message's context line).
@@ -332,6 +335,10 @@ pub struct ButtonValue {
     /// The kind's stable id.
     #[serde(rename = "k", default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
+    /// The severity's stable id. Shown, never trusted: `slack-actions` takes an alert's kind
+    /// and severity from the ledger rows of its correlation id.
+    #[serde(rename = "v", default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
@@ -359,6 +366,7 @@ impl ButtonValue {
             fields.extend(v.account.as_mut());
             fields.extend(v.region.as_mut());
             fields.extend(v.kind.as_mut());
+            fields.extend(v.severity.as_mut());
             if let Some(longest) = fields.into_iter().max_by_key(|f| f.chars().count()) {
                 let keep = longest.chars().count() / 2;
                 *longest = longest.chars().take(keep).collect();
@@ -679,6 +687,7 @@ mod tests {
             correlation_id: "evt-1".into(),
             name: "bedrock throttles".into(),
             kind: Some("bedrock_throttling".into()),
+            severity: Some("high".into()),
             account: Some("111122223333".into()),
             region: Some("us-east-1".into()),
             step: None,

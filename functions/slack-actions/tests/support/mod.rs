@@ -121,12 +121,66 @@ pub fn button_value(step: Option<(u32, &str)>) -> String {
         correlation_id: CORRELATION.into(),
         name: "agent-tool-errors".into(),
         kind: Some("access_denied".into()),
+        severity: Some("medium".into()),
         account: Some("111122223333".into()),
         region: Some("us-east-1".into()),
         step: step.map(|(i, _)| i),
         step_title: step.map(|(_, t)| t.to_owned()),
     }
     .encode()
+}
+
+/// The group key `handle-alarm` records for [`button_value`]'s alert.
+pub const GROUP_KEY: &str = "111122223333|us-east-1|access_denied|arn:aws:lambda:us-east-1:111122223333:function:agent-tool";
+
+/// The ledger row the alerting function writes when it sends an alert: what a Silence button
+/// is checked against (kind, severity, name and group come from here, not from the button).
+pub fn sent_row(
+    correlation_id: &str,
+    kind: vigil_core::model::Kind,
+    severity: vigil_core::model::Severity,
+    name: &str,
+    group_key: &str,
+) -> vigil_core::noise::LedgerEntry {
+    vigil_core::noise::LedgerEntry {
+        at: chrono::Utc::now(),
+        correlation_id: correlation_id.to_owned(),
+        function: "handle-alarm".into(),
+        outcome: vigil_core::noise::Outcome::Sent,
+        reason: Some("post (notified)".into()),
+        kind: Some(kind),
+        severity: Some(severity),
+        name: name.to_owned(),
+        group_key: Some(group_key.to_owned()),
+        channels: Vec::new(),
+    }
+}
+
+/// Writes `row` to the ledger as the alerting function would.
+pub async fn seed(
+    state: &vigil_adapters::state::DynamoState,
+    row: &vigil_core::noise::LedgerEntry,
+) {
+    use vigil_core::ports::StateStore;
+    state
+        .record(row, std::time::Duration::from_secs(86_400))
+        .await
+        .expect("seed ledger row");
+}
+
+/// [`button_value`]'s alert as sent: a medium `access_denied`.
+pub async fn seed_default(state: &vigil_adapters::state::DynamoState) {
+    seed(
+        state,
+        &sent_row(
+            CORRELATION,
+            vigil_core::model::Kind::AccessDenied,
+            vigil_core::model::Severity::Medium,
+            "agent-tool-errors",
+            GROUP_KEY,
+        ),
+    )
+    .await;
 }
 
 /// The message the buttons were on, as Slack sends it back in the payload.
@@ -152,16 +206,35 @@ pub fn message_blocks(step_value: &str) -> Value {
 /// A `block_actions` form body for a click on `action_id` with `value`, answering to
 /// `response_url`.
 pub fn click_body(action_id: &str, value: &str, response_url: &str) -> String {
+    click_body_from(
+        action_id,
+        value,
+        response_url,
+        "T0001",
+        "C0001",
+        "U024BE7LH",
+    )
+}
+
+/// [`click_body`] from another workspace, channel or user.
+pub fn click_body_from(
+    action_id: &str,
+    value: &str,
+    response_url: &str,
+    team: &str,
+    channel: &str,
+    user: &str,
+) -> String {
     let step_value = button_value(Some((1, "Check the role")));
     let payload = json!({
         "type": "block_actions",
-        "user": {"id": "U024BE7LH", "username": "ada", "name": "ada", "team_id": "T0001"},
+        "user": {"id": user, "username": "ada", "name": "ada", "team_id": team},
         "api_app_id": "A0001",
         "token": "verification-token-unused",
-        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": "C0001", "is_ephemeral": false},
+        "container": {"type": "message", "message_ts": "1700000000.000100", "channel_id": channel, "is_ephemeral": false},
         "trigger_id": "1.2.3",
-        "team": {"id": "T0001", "domain": "example"},
-        "channel": {"id": "C0001", "name": "agents-alerts"},
+        "team": {"id": team, "domain": "example"},
+        "channel": {"id": channel, "name": "agents-alerts"},
         "message": {"type": "message", "ts": "1700000000.000100", "text": "HIGH agent-tool-errors", "blocks": message_blocks(&step_value)},
         "response_url": response_url,
         "actions": [{"type": "button", "action_id": action_id, "block_id": "vigil_actions", "value": value, "action_ts": "1700000100.000200"}]

@@ -744,6 +744,23 @@ pub fn with_note(mut message: SlackMessage, note: &str) -> SlackMessage {
     message
 }
 
+/// Silence buttons at least this long ask "are you sure" first.
+const CONFIRM_SILENCE_HOURS: u32 = 24;
+
+/// The Block Kit `confirm` dialog of a long Silence button (fixed text: no event values).
+fn silence_confirm(hours: u32) -> Value {
+    json!({
+        "title": {"type": "plain_text", "text": format!("Silence for {hours} h?")},
+        "text": {
+            "type": "plain_text",
+            "text": format!("This alert's group stays silent for {hours} hours: its repeats reach no channel until then. End it early with `vigil silence expire`."),
+        },
+        "confirm": {"type": "plain_text", "text": format!("Silence {hours} h")},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+        "style": "danger",
+    })
+}
+
 /// Runbook steps that get a Done button (Slack allows 25 elements in an `actions` block).
 const STEP_BUTTONS: usize = 10;
 /// A step title carried in a button's value (the ledger row's words), at most.
@@ -754,7 +771,10 @@ const STEP_VALUE_CHARS: usize = 120;
 /// `action_id` `vigil_step_done`), then an `actions` block with Acknowledge and Silence
 /// 1 h / 4 h / 24 h (`vigil_ack`, `vigil_silence_1h|4h|24h`). Each button's value is compact
 /// JSON ([`crate::slack_request::ButtonValue`]): the correlation id, the alert's name, kind,
-/// account and Region, and for steps the number and title, masked like everything rendered.
+/// severity, account and Region, and for steps the number and title, masked like everything
+/// rendered. A protected alert ([`crate::noise::is_protected`]: `critical`, or
+/// `audit_tampering`) gets no Silence buttons (`vigil silence add` can still silence it), and
+/// Silence 24 h asks for confirmation (a Block Kit `confirm` dialog).
 /// The buttons come last; when the message would pass [`MAX_BLOCKS`], the blocks just before
 /// its final context line give way. A resolve (`kind` `resolved`) gets no buttons.
 pub fn with_buttons(
@@ -772,6 +792,7 @@ pub fn with_buttons(
         correlation_id: mask(input.correlation_id),
         name: mask(alert.name()),
         kind: Some(input.finding.kind.as_str().to_owned()),
+        severity: Some(input.finding.severity.as_str().to_owned()),
         account: alert.account.as_deref().map(mask),
         region: alert.region.as_deref().map(mask),
         step: None,
@@ -786,11 +807,17 @@ pub fn with_buttons(
         })
     };
     let mut main = vec![button("Acknowledge", ACTION_ACK, base.encode())];
-    main.extend(
-        ACTION_SILENCES.iter().map(|(action_id, hours)| {
-            button(&format!("Silence {hours} h"), action_id, base.encode())
-        }),
-    );
+    if !crate::noise::is_protected(input.finding.kind, input.finding.severity) {
+        main.extend(ACTION_SILENCES.iter().map(|(action_id, hours)| {
+            let mut b = button(&format!("Silence {hours} h"), action_id, base.encode());
+            if *hours >= CONFIRM_SILENCE_HOURS
+                && let Some(map) = b.as_object_mut()
+            {
+                map.insert("confirm".to_owned(), silence_confirm(*hours));
+            }
+            b
+        }));
+    }
     let steps: Vec<Value> = input
         .finding
         .runbook
@@ -1018,6 +1045,56 @@ mod tests {
         let m = with_buttons(full, &input, &Redactor::new());
         assert_eq!(m.blocks.len(), MAX_BLOCKS);
         assert_eq!(m.blocks.last().unwrap()["block_id"], "vigil_actions");
+    }
+
+    /// The `vigil_actions` block's buttons of `finding` rendered with buttons.
+    fn action_buttons(finding: &crate::model::Finding) -> Vec<Value> {
+        let alert = alert(AlertBody::Alarm(alarm()));
+        let dest = destination();
+        let input = RenderInput {
+            alert: &alert,
+            finding,
+            destination: &dest,
+            policy: ContentPolicy::Full,
+            correlation_id: &alert.id,
+        };
+        let m = with_buttons(slack(&input, &Redactor::new()), &input, &Redactor::new());
+        let last = m.blocks.last().unwrap();
+        assert_eq!(last["block_id"], "vigil_actions");
+        last["elements"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn the_24_h_silence_asks_first_and_protected_alerts_have_no_silence_button() {
+        let buttons = action_buttons(&finding());
+        let by_id = |id: &str| buttons.iter().find(|b| b["action_id"] == id).unwrap();
+        let confirm = &by_id("vigil_silence_24h")["confirm"];
+        assert_eq!(confirm["title"]["type"], "plain_text");
+        assert!(confirm["title"]["text"].as_str().unwrap().contains("24 h"));
+        assert_eq!(confirm["confirm"]["text"], "Silence 24 h");
+        assert_eq!(confirm["deny"]["text"], "Cancel");
+        assert!(confirm["text"]["text"].as_str().unwrap().chars().count() <= 300);
+        assert!(by_id("vigil_silence_1h").get("confirm").is_none());
+        let value = crate::slack_request::ButtonValue::decode(
+            by_id("vigil_ack")["value"].as_str().unwrap(),
+        )
+        .unwrap();
+        assert_eq!(value.severity.as_deref(), Some("high"));
+
+        for (kind, severity) in [
+            (Kind::ThrottleSpike, Severity::Critical),
+            (Kind::AuditTampering, Severity::High),
+            (Kind::AuditTampering, Severity::Critical),
+        ] {
+            let mut f = finding();
+            f.kind = kind;
+            f.severity = severity;
+            let ids: Vec<String> = action_buttons(&f)
+                .iter()
+                .map(|b| b["action_id"].as_str().unwrap().to_owned())
+                .collect();
+            assert_eq!(ids, ["vigil_ack"], "{kind} {severity}");
+        }
     }
 
     #[test]
