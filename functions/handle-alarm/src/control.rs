@@ -1,8 +1,9 @@
 //! Noise control around one alert (SPEC §7), when the function has a state table: claim the
 //! event id (a duplicate delivery sends nothing), match silences, decide against the alert's
 //! group (post, thread reply, flapping notice, resolve, or only count it), wait for each Slack
-//! channel's slot or fold into its digest, deliver, remember the thread, and write one ledger
-//! entry.
+//! channel's slot or fold into its digest (a `critical` or `audit_tampering` alert takes the
+//! channel's priority lane instead: never folded, never behind the ordinary traffic), deliver,
+//! remember the thread, and write one ledger entry.
 //!
 //! Decisions come from the pure core (`vigil_core::noise`); this module only sequences the
 //! state calls around them. Invariants:
@@ -20,7 +21,7 @@ use vigil_adapters::delivery::{channel_label, deliver_all, outgoing_from};
 use vigil_core::enrich::Context;
 use vigil_core::model::Alert;
 use vigil_core::noise::{
-    self, Action, ChannelResult, FoldReason, GroupState, LedgerEntry, Outcome, Phase,
+    self, Action, ChannelResult, FoldReason, GroupState, Lane, LedgerEntry, Outcome, Phase,
     SilenceSubject, Slot, Thread,
 };
 use vigil_core::pipeline::{self, Report};
@@ -37,8 +38,14 @@ use crate::handler::{
 };
 use crate::metrics::InvocationMetrics;
 
-/// Conditional group writes retried before giving up on a race (then: fail open).
-const GROUP_RETRIES: usize = 8;
+/// Conditional group writes retried before giving up on a race (then: fail open). Denied
+/// calls group by actor, so a flood by one principal makes one hot group that every
+/// concurrent invocation writes: lost races back off ([`race_back_off`]) and are retried
+/// often enough that the flood is counted, not re-posted.
+const GROUP_RETRIES: u32 = 16;
+
+/// The longest pause after a lost group race.
+const GROUP_BACK_OFF_CAP: Duration = Duration::from_millis(200);
 
 /// How late a Slack slot's grant may arrive and still be used.
 const LATE_GRANT: Duration = Duration::from_millis(100);
@@ -186,7 +193,10 @@ where
         }
         None => (Action::Fold(FoldReason::NothingOpen), None),
         Some(key) => match decide_and_store(deps, state, key, &alert, &title, phase, now).await {
-            Ok(decided) => decided,
+            Ok((action, group, note)) => {
+                notes.extend(note);
+                (action, group)
+            }
             Err(e) => {
                 tracing::warn!(alert_id = %alert.id, error = %e, "group state failed; sending as a new alert");
                 notes.push(format!("not grouped ({e})"));
@@ -255,9 +265,14 @@ where
         return (outcome, metrics);
     }
 
-    // 7. Rate limit per Slack channel, then deliver.
+    // 7. Rate limit per Slack channel, then deliver. Critical and audit-tampering alerts take
+    // the priority lane (by the event alone or by what enrichment made of it, whichever is
+    // more urgent), so a flood of ordinary alerts cannot fold them into a digest.
+    let lane = noise::lane(kind, preliminary.finding.severity)
+        .max(noise::lane(report.finding.kind, report.finding.severity));
     let time_left = limit.share(deps.budgets.delivery, Duration::ZERO);
-    let (deliveries, limited) = send_paced(deps, state, messages, &title, time_left, current).await;
+    let (deliveries, limited) =
+        send_paced(deps, state, messages, &title, lane, time_left, current).await;
     metrics.notifications_sent = deliveries.iter().filter(|d| d.0.ok).count() as u64;
     metrics.notifications_failed = deliveries.iter().filter(|d| !d.0.ok).count() as u64;
 
@@ -324,6 +339,9 @@ where
     }
     settle(decision != Decision::DeliveryFailed).await;
     let mut reason = format!("{} ({})", action_name(action), decision.as_str());
+    if lane == Lane::Priority {
+        reason.push_str("; priority lane (never rate-limited into the digest)");
+    }
     if limited > 0 {
         reason.push_str(&format!(
             "; {limited} Slack message(s) held back by the rate limit, in the channel digest"
@@ -383,7 +401,18 @@ fn preliminary<C, B, M, S, N, St>(alert: &Alert, deps: &Deps<C, B, M, S, N, St>)
     )
 }
 
+/// What [`decide_and_store`] decided: the action, the group as stored after it (or as last
+/// read), and a note for the ledger when the decision could not be stored.
+type Decided = (Action, Option<GroupState>, Option<String>);
+
 /// Reads the group, decides, and stores the decision conditionally; on a race, reads again.
+///
+/// When every write lost its race and the last read found the group open with a repeat
+/// (reply, flapping notice or fold), the alert is counted in the ledger only: other
+/// invocations are writing that group this very moment, so it has its message, and replying
+/// or posting without the write would overrun the reply budget or re-post the group (a flood
+/// on one hot group would otherwise turn into a flood of posts). Any other lost race (a post,
+/// a resolve) fails open: sent as if there were no state.
 async fn decide_and_store<C, B, M, S, N, St: StateStore>(
     deps: &Deps<C, B, M, S, N, St>,
     state: &St,
@@ -392,9 +421,13 @@ async fn decide_and_store<C, B, M, S, N, St: StateStore>(
     title: &str,
     phase: Phase,
     now: DateTime<Utc>,
-) -> Result<(Action, Option<GroupState>), vigil_core::ports::StateError> {
+) -> Result<Decided, vigil_core::ports::StateError> {
     let kind_now = pipeline_kind(deps, alert);
-    for _ in 0..GROUP_RETRIES {
+    let mut last_repeat: Option<(Action, GroupState)> = None;
+    for attempt in 0..GROUP_RETRIES {
+        if attempt > 0 {
+            race_back_off(attempt).await;
+        }
         let stored = state.group(key).await?;
         let kind = stored.as_ref().map_or(kind_now, |g| g.kind);
         let (action, next) = noise::decide(
@@ -409,7 +442,7 @@ async fn decide_and_store<C, B, M, S, N, St: StateStore>(
             deps.threads,
         );
         let Some(next) = next else {
-            return Ok((action, stored));
+            return Ok((action, stored, None));
         };
         if state
             .put_group(
@@ -419,8 +452,29 @@ async fn decide_and_store<C, B, M, S, N, St: StateStore>(
             )
             .await?
         {
-            return Ok((action, Some(next)));
+            return Ok((action, Some(next), None));
         }
+        last_repeat = match (action, stored) {
+            (Action::Reply | Action::FlapNotice | Action::Fold(_), Some(g))
+                if phase == Phase::Firing =>
+            {
+                Some((action, g))
+            }
+            _ => None,
+        };
+    }
+    if let Some((action, group)) = last_repeat {
+        let reason = match action {
+            Action::Fold(reason) => reason,
+            _ => FoldReason::Repeat,
+        };
+        return Ok((
+            Action::Fold(reason),
+            Some(group),
+            Some(format!(
+                "counted in the ledger only: {GROUP_RETRIES} writes of its open group lost races to concurrent alerts"
+            )),
+        ));
     }
     Err(vigil_core::ports::StateError {
         operation: "group".to_string(),
@@ -434,6 +488,21 @@ fn pipeline_kind<C, B, M, S, N, St>(
     alert: &Alert,
 ) -> vigil_core::model::Kind {
     preliminary(alert, deps).finding.kind
+}
+
+/// After losing `attempt` races for a group: a pause drawn evenly from zero to 5 ms × 2^attempt
+/// (at most [`GROUP_BACK_OFF_CAP`]), so concurrent writers of one hot group spread out
+/// instead of colliding again in step.
+async fn race_back_off(attempt: u32) {
+    use std::hash::BuildHasher;
+    let cap = Duration::from_millis(5)
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(GROUP_BACK_OFF_CAP);
+    let cap_us = u64::try_from(cap.as_micros()).unwrap_or(u64::MAX).max(1);
+    // `RandomState` is seeded randomly per thread and advanced per instance: jitter without a
+    // random-number crate.
+    let draw = std::collections::hash_map::RandomState::new().hash_one(attempt);
+    tokio::time::sleep(Duration::from_micros(draw % cap_us)).await;
 }
 
 /// A post that reached nobody: move the group's last alert out of the window, so that the
@@ -535,16 +604,24 @@ fn in_thread(m: Outgoing, ts: String) -> Outgoing {
 /// threads are stored under.
 type Sent = (DeliveryOutcome, Option<String>, Option<String>);
 
-/// Sends SNS at once and each Slack channel's messages in its rate-limit slots (waiting for
-/// a slot up to the configured maximum and the time left); a channel whose slot is too far
-/// away gets the alert into its digest instead. The first message granted on a channel
-/// carries that channel's digest. Returns the deliveries and how many Slack messages were
-/// held back.
+/// Sends SNS at once and each Slack channel's messages in its rate-limit slots.
+///
+/// In the ordinary lane an alert waits for a slot up to the configured maximum and the time
+/// left; a channel whose slot is too far away gets the alert into its digest instead, and the
+/// first message granted on a channel carries that channel's digest. In the priority lane
+/// ([`Lane::Priority`]) the slots are the channel's priority bucket, the wait is bounded by
+/// the time left only, and a slot that cannot be had (or a grant that keeps arriving late) is
+/// not a fold: the message goes out at once. It neither joins nor carries the digest.
+///
+/// Returns the deliveries and how many Slack messages were held back (always 0 in the
+/// priority lane).
+#[allow(clippy::too_many_arguments)]
 async fn send_paced<C, B, M, S, N, St, F>(
     deps: &Deps<C, B, M, S, N, St>,
     state: &St,
     messages: Vec<Outgoing>,
     title: &str,
+    lane: Lane,
     time_left: Duration,
     current: F,
 ) -> (Vec<Sent>, usize)
@@ -586,6 +663,8 @@ where
         let current = &current;
         async move {
             let slots = u32::try_from(list.len()).unwrap_or(u32::MAX);
+            let bucket = noise::rate_key(&label, lane);
+            let priority = lane == Lane::Priority;
             // The slot is a time: it is counted from when it was asked for, and everything
             // slow (the digest read) happens before it, so the call goes out at the slot. A
             // grant that arrives after its slot began (a slow store) is asked for again
@@ -594,9 +673,13 @@ where
             let send_at = loop {
                 tries += 1;
                 let asked = Instant::now();
-                let max_wait = noise.max_rate_wait.min(left());
+                let max_wait = if priority {
+                    left()
+                } else {
+                    noise.max_rate_wait.min(left())
+                };
                 match state
-                    .reserve_slot(&label, current(), slots, noise.slack_interval, max_wait)
+                    .reserve_slot(&bucket, current(), slots, noise.slack_interval, max_wait)
                     .await
                 {
                     Ok(Slot::Granted { wait, .. }) => {
@@ -607,7 +690,15 @@ where
                         if tries < GRANT_TRIES {
                             continue;
                         }
+                        if priority {
+                            tracing::info!(channel = %label, "priority Slack slots kept arriving late; sending now");
+                            break Instant::now();
+                        }
                         tracing::info!(channel = %label, "Slack slots kept arriving late; folded into the digest");
+                    }
+                    Ok(Slot::Limited { free_at }) if priority => {
+                        tracing::info!(channel = %label, free_at = %free_at, "priority lane busy past the time left; sending now");
+                        break Instant::now();
                     }
                     Ok(Slot::Limited { free_at }) => {
                         tracing::info!(channel = %label, free_at = %free_at, held = list.len(), "Slack rate limit: folded into the digest");
@@ -625,11 +716,16 @@ where
                 }
                 return (Vec::new(), list.len());
             };
-            let digest = match state.take_digest(&label).await {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(channel = %label, error = %e, "digest not read");
-                    None
+            // The digest rides on the ordinary lane's messages only.
+            let digest = if priority {
+                None
+            } else {
+                match state.take_digest(&label).await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!(channel = %label, error = %e, "digest not read");
+                        None
+                    }
                 }
             };
             let mut sent = Vec::new();

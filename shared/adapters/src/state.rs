@@ -11,7 +11,7 @@
 //! | claim | `event#{event id}` | `claim` | `status` (S `claimed` \| `done`), `claimed_at` (N epoch ms); expires `ttl` after the claim |
 //! | group | `group#{group key}` | `group` | `state` (S: the [`GroupState`] as JSON, threads included), `version` (N) |
 //! | alarm pointer | `pointer#{pointer}` | `pointer` | `group_key` (S) |
-//! | rate limit | `rate#{channel}` | `rate` | `tat` (N epoch ms, the GCRA's theoretical arrival time); expires a day after it |
+//! | rate limit | `rate#{channel}` (the priority lane: `rate#{channel}#priority`, [`vigil_core::noise::rate_key`]) | `rate` | `tat` (N epoch ms, the GCRA's theoretical arrival time); expires a day after it |
 //! | digest | `digest#{channel}` | `digest` | `count` (N), `since` (S RFC 3339), `titles` (L of S, at most [`DIGEST_TITLES`]) |
 //! | silence | `silence` | `{silence id}` | `silence` (S: the [`Silence`] as JSON), `ends_at` (N epoch s); expires `keep_after_end` after it ends |
 //! | ledger | `ledger#{YYYY-MM-DDTHH}` (UTC hour of `at`) | `{at, RFC 3339 UTC ms, fixed width}#{correlation id}#{32 hex}` | `cid` (S: correlation id), `entry` (S: the [`LedgerEntry`] as JSON), `outcome` (S) |

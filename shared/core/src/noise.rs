@@ -1,6 +1,7 @@
 //! Noise control (SPEC §7), pure: the keys state is stored under, silences and their
 //! matchers, the grouping decision (first alert, thread reply, folded count, resolve, flapping),
-//! the per-channel rate limiter's arithmetic, and the decision ledger's entries.
+//! the per-channel rate limiter's arithmetic and its two lanes, and the decision ledger's
+//! entries.
 //!
 //! The functions store what these types describe in one DynamoDB table (the adapters crate's
 //! `state` module implements [`crate::ports::StateStore`]); this module decides, it never
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use chrono::TimeDelta;
 use wildmatch::WildMatch;
 
-use crate::model::{AlarmState, Alert, AlertBody, Kind, Severity};
+use crate::model::{Actor, AlarmState, Alert, AlertBody, Kind, Severity};
 
 /// Tunables of noise control, with the defaults [`NoiseSettings::default`] documents.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,7 +41,8 @@ pub struct NoiseSettings {
     /// one message a second per channel; the margin absorbs network jitter).
     pub slack_interval: Duration,
     /// The longest an alert waits for its Slack slot before it is folded into the channel's
-    /// digest instead (default 4 s; never more than the invocation's time left).
+    /// digest instead (default 4 s; never more than the invocation's time left). Alerts in the
+    /// priority lane ([`Lane::Priority`]) are never folded and wait only for their own lane.
     pub max_rate_wait: Duration,
     /// How long a claimed event id blocks another invocation of the same event while the first
     /// is still working (default 5 min, above the functions' timeout): after it, a retry may
@@ -131,19 +133,57 @@ fn key_part(value: Option<&str>) -> &str {
     known(value).unwrap_or("-")
 }
 
-/// The group key of SPEC §7: `account|region|kind|primary resource` (`-` for an unknown
-/// account or region). `kind` is the kind the alert had when it fired; a resolve finds its
-/// group through [`alarm_pointer`] instead, since an `OK` alarm classifies as `resolved`.
+/// The group key of SPEC §7: `account|region|kind|subject` (`-` for an unknown account or
+/// region). The subject is the [`primary_resource`], except for a denied API call (an
+/// `access_denied` one, or any whose error code is a denial, [`crate::model::Change::is_denied`]): that
+/// groups by who called, `actor:` followed by [`actor_principal`]. Anyone in the account,
+/// even a principal with no permissions, can make denied calls, and with a different resource
+/// on each call, grouping by resource would open a group (and post a message) per call; by
+/// actor, 500 denied calls by one principal are one message, its thread replies and a count.
+///
+/// `kind` is the kind the alert had when it fired; a resolve finds its group through
+/// [`alarm_pointer`] instead, since an `OK` alarm classifies as `resolved`.
 ///
 /// The parts are joined as they are (a `|` inside a resource name is not escaped).
 pub fn group_key(alert: &Alert, kind: Kind) -> String {
+    let subject = match alert.api_call() {
+        Some(change) if kind == Kind::AccessDenied || change.is_denied() => {
+            format!("actor:{}", actor_principal(&change.actor))
+        }
+        _ => primary_resource(alert),
+    };
     format!(
-        "{}|{}|{}|{}",
+        "{}|{}|{}|{subject}",
         key_part(alert.account.as_deref()),
         key_part(alert.region.as_deref()),
         kind.as_str(),
-        primary_resource(alert)
     )
+}
+
+/// The principal behind an API call, as denied calls are grouped by it: for an assumed role
+/// the role (the session issuer's ARN, else the `assumed-role/…` ARN without its session
+/// name), since a caller picks its session names freely; otherwise the identity's ARN (an
+/// IAM user's, root's; an access key belongs to it), else its readable name.
+pub fn actor_principal(actor: &Actor) -> String {
+    if let Some(role) = known(actor.role_arn.as_deref()) {
+        return role.to_owned();
+    }
+    match known(actor.arn.as_deref()) {
+        Some(arn) if arn.contains(":assumed-role/") => {
+            // arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION → …/ROLE
+            match arn.split_once(":assumed-role/") {
+                Some((head, rest)) => {
+                    let role = rest.split('/').next().unwrap_or(rest);
+                    format!("{head}:assumed-role/{role}")
+                }
+                None => arn.to_owned(),
+            }
+        }
+        Some(arn) => arn.to_owned(),
+        None => known(Some(actor.name.as_str()))
+            .unwrap_or("unknown identity")
+            .to_owned(),
+    }
 }
 
 /// For alarms, `alarm|account|region|alarm name`: the key under which the group an alarm
@@ -750,6 +790,54 @@ fn add_saturating(at: DateTime<Utc>, d: TimeDelta) -> DateTime<Utc> {
 // Rate limit (a token bucket per channel, kept as GCRA: one timestamp per channel)
 // ---------------------------------------------------------------------------------------------
 
+/// Which of a channel's two rate-limit lanes an alert's Slack messages take.
+///
+/// A flood of ordinary alerts (anyone can cause denied calls) fills the ordinary lane and folds
+/// into the digest; an alert that must never be buried there takes the priority lane: its own
+/// bucket per channel ([`rate_key`]), paced only against other priority messages, never folded
+/// into the digest and never carrying it. When even the priority lane has no slot within the
+/// time left, the message goes out at once (Slack absorbs short bursts; its `429` is honoured by
+/// the notifier). The priority lane is still behind the claim, silences and grouping: a repeat
+/// of a critical alert is a thread reply or counted like any other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lane {
+    /// Waits for the channel's slot up to `max_rate_wait`, else folds into its digest.
+    Ordinary,
+    /// `critical` severity or `audit_tampering` kind: never waits for the ordinary lane,
+    /// never folded.
+    Priority,
+}
+
+impl Lane {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ordinary => "ordinary",
+            Self::Priority => "priority",
+        }
+    }
+}
+
+/// The lane of an alert of `kind` and `severity`: [`Lane::Priority`] for `critical` severity
+/// or the `audit_tampering` kind (whatever its severity: a failed `StopLogging` is rated one
+/// step lower and is still an attack on the audit trail), [`Lane::Ordinary`] otherwise.
+pub fn lane(kind: Kind, severity: Severity) -> Lane {
+    if severity == Severity::Critical || kind == Kind::AuditTampering {
+        Lane::Priority
+    } else {
+        Lane::Ordinary
+    }
+}
+
+/// The key a channel's rate limit is kept under in `lane`: the channel label itself for the
+/// ordinary lane (as before lanes existed), `channel#priority` for the priority lane.
+pub fn rate_key(channel: &str, lane: Lane) -> String {
+    match lane {
+        Lane::Ordinary => channel.to_owned(),
+        Lane::Priority => format!("{channel}#priority"),
+    }
+}
+
 /// The answer of the rate limiter for `slots` Slack calls to one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Slot {
@@ -1229,6 +1317,128 @@ mod tests {
         );
     }
 
+    /// A denied call by `actor` on `resource`.
+    fn denied(event_name: &str, resource: &str, actor: Actor) -> Alert {
+        let mut a = api_call(event_name, &[resource]);
+        if let AlertBody::ApiCall(c) = &mut a.body {
+            c.error_code = Some("AccessDenied".into());
+            c.actor = actor;
+        }
+        a
+    }
+
+    fn user(name: &str) -> Actor {
+        Actor {
+            identity_type: Some("IAMUser".into()),
+            arn: Some(format!("arn:aws:iam::111122223333:user/{name}")),
+            name: name.into(),
+            ..Actor::default()
+        }
+    }
+
+    #[test]
+    fn denied_calls_group_by_actor_not_by_resource() {
+        // 500 denied calls on 500 resources by one user: one group.
+        let keys: BTreeSet<String> = (0..500)
+            .map(|i| {
+                group_key(
+                    &denied("GetRole", &format!("role-{i}"), user("mallory")),
+                    Kind::AccessDenied,
+                )
+            })
+            .collect();
+        assert_eq!(
+            keys.into_iter().collect::<Vec<_>>(),
+            ["111122223333|us-east-1|access_denied|actor:arn:aws:iam::111122223333:user/mallory"]
+        );
+        // Another actor is another group.
+        assert_ne!(
+            group_key(
+                &denied("GetRole", "role-1", user("mallory")),
+                Kind::AccessDenied
+            ),
+            group_key(
+                &denied("GetRole", "role-1", user("trent")),
+                Kind::AccessDenied
+            )
+        );
+        // A denied call that a user rule classified otherwise still groups by actor, under
+        // its own kind.
+        assert_eq!(
+            group_key(
+                &denied("DeleteTrail", "t-9", user("mallory")),
+                Kind::AuditTampering
+            ),
+            "111122223333|us-east-1|audit_tampering|actor:arn:aws:iam::111122223333:user/mallory"
+        );
+        // Calls that were not denied keep grouping by resource.
+        assert_eq!(
+            group_key(
+                &api_call("DeleteGuardrail", &["gr-1"]),
+                Kind::GuardrailChange
+            ),
+            "111122223333|us-east-1|guardrail_change|gr-1"
+        );
+        // An access_denied alarm has no actor: by resource, as before.
+        assert_eq!(
+            group_key(&firing(), Kind::AccessDenied),
+            format!("111122223333|us-east-1|access_denied|{ALARM_ARN}")
+        );
+    }
+
+    #[test]
+    fn an_assumed_role_groups_by_role_whatever_its_session_name() {
+        let session = |s: &str, issuer: Option<&str>| Actor {
+            identity_type: Some("AssumedRole".into()),
+            arn: Some(format!("arn:aws:sts::111122223333:assumed-role/probe/{s}")),
+            name: format!("probe/{s}"),
+            role_arn: issuer.map(Into::into),
+            session_name: Some(s.into()),
+            invoked_by: None,
+        };
+        let role = "arn:aws:iam::111122223333:role/probe";
+        assert_eq!(actor_principal(&session("a1", Some(role))), role);
+        assert_eq!(
+            actor_principal(&session("a1", None)),
+            "arn:aws:sts::111122223333:assumed-role/probe"
+        );
+        assert_eq!(
+            actor_principal(&session("a1", None)),
+            actor_principal(&session("zz-other", None))
+        );
+        assert_eq!(
+            group_key(
+                &denied("GetRole", "r1", session("s-1", Some(role))),
+                Kind::AccessDenied
+            ),
+            group_key(
+                &denied("GetRole", "r2", session("s-2", Some(role))),
+                Kind::AccessDenied
+            ),
+        );
+        // No ARN: the readable name; nothing at all: a fixed word.
+        let named = Actor {
+            name: "AIDAEXAMPLE".into(),
+            ..Actor::default()
+        };
+        assert_eq!(actor_principal(&named), "AIDAEXAMPLE");
+        assert_eq!(actor_principal(&Actor::default()), "unknown identity");
+    }
+
+    #[test]
+    fn the_denied_fixture_groups_by_its_user() {
+        let call = fixture(&format!(
+            r#"{{"version":"0","id":"eb-1","detail-type":"AWS API Call via CloudTrail","source":"aws.iam","account":"123456789012","time":"2019-01-01T00:00:00Z","region":"us-east-1","resources":[],"detail":{}}}"#,
+            include_str!(
+                "../../../tests/fixtures/aws-events/cloudtrail-api-call-eventbridge/panther-iam-getrole-accessdenied.json"
+            )
+        ));
+        assert_eq!(
+            group_key(&call, Kind::AccessDenied),
+            "123456789012|us-east-1|access_denied|actor:arn:aws:iam::123456789012:user/tester"
+        );
+    }
+
     #[test]
     fn alarm_pointer_is_shared_by_firing_and_ok_and_none_for_others() {
         let p = alarm_pointer(&firing()).unwrap();
@@ -1291,6 +1501,37 @@ mod tests {
         assert_eq!(
             group_key(&call, Kind::PublicExposure),
             "123456789012|us-west-2|public_exposure|example-bucket"
+        );
+    }
+
+    // -- lanes ----------------------------------------------------------------------------
+
+    #[test]
+    fn critical_and_audit_tampering_take_the_priority_lane() {
+        for kind in Kind::ALL {
+            for severity in SEVERITIES {
+                let expected = if severity == Severity::Critical || kind == Kind::AuditTampering {
+                    Lane::Priority
+                } else {
+                    Lane::Ordinary
+                };
+                assert_eq!(lane(kind, severity), expected, "{kind} {severity}");
+            }
+        }
+        assert_eq!(lane(Kind::AccessDenied, Severity::High), Lane::Ordinary);
+        assert_eq!(lane(Kind::AuditTampering, Severity::Low), Lane::Priority);
+    }
+
+    #[test]
+    fn the_priority_lane_has_its_own_rate_key() {
+        assert_eq!(rate_key("#sec-alerts", Lane::Ordinary), "#sec-alerts");
+        assert_eq!(
+            rate_key("#sec-alerts", Lane::Priority),
+            "#sec-alerts#priority"
+        );
+        assert_ne!(
+            rate_key("C0123", Lane::Ordinary),
+            rate_key("C0123", Lane::Priority)
         );
     }
 
