@@ -384,9 +384,10 @@ pub fn recorded(rows: &[LedgerEntry], correlation_id: &str) -> Result<Recorded, 
         })
 }
 
-/// The exact matchers of a Slack silence: the alert's name, kind, resource, account and Region
-/// as recorded (its group key is `account|region|kind|resource`; an unknown account or Region,
-/// `-`, adds no matcher). Every one is `==`: `*` and `?` in a name or resource are themselves.
+/// The exact matchers of a Slack silence: the alert's name, kind, resource (or, for denied calls,
+/// which are grouped by caller, the actor), account and Region as recorded (its group key is
+/// `account|region|kind|resource` or `account|region|kind|actor:<principal>`; an unknown account
+/// or Region, `-`, adds no matcher). Every one is `==`: `*` and `?` in a name or resource are themselves.
 pub fn silence_matchers(alert: &Recorded) -> Result<Vec<Matcher>, Refusal> {
     let bad = || {
         Refusal::new(
@@ -408,7 +409,13 @@ pub fn silence_matchers(alert: &Recorded) -> Result<Vec<Matcher>, Refusal> {
         matchers.push(Matcher::exact(MatchField::Name, alert.name.clone()));
     }
     matchers.push(Matcher::exact(MatchField::Kind, kind));
-    matchers.push(Matcher::exact(MatchField::Resource, resource));
+    // Denied calls are grouped by the caller (`actor:<principal>`), everything else by resource.
+    match resource.strip_prefix("actor:") {
+        Some(actor) if !actor.is_empty() => {
+            matchers.push(Matcher::exact(MatchField::Actor, actor));
+        }
+        _ => matchers.push(Matcher::exact(MatchField::Resource, resource)),
+    }
     for (field, v) in [(MatchField::Account, account), (MatchField::Region, region)] {
         if v != "-" && !v.trim().is_empty() {
             matchers.push(Matcher::exact(field, v));
@@ -821,6 +828,21 @@ mod tests {
             ..got.clone()
         };
         assert_eq!(silence_matchers(&unknown_place).unwrap().len(), 3);
+        // Denied calls are grouped by caller: the silence names the actor, not a resource.
+        let by_actor = Recorded {
+            group_key: "1|us-east-1|access_denied|actor:arn:aws:iam::1:user/mallory".into(),
+            ..got.clone()
+        };
+        let m: Vec<String> = silence_matchers(&by_actor)
+            .unwrap()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert!(
+            m.contains(&"actor==arn:aws:iam::1:user/mallory".to_owned()),
+            "{m:?}"
+        );
+        assert!(!m.iter().any(|x| x.starts_with("resource")), "{m:?}");
         for bad in [
             "a|b|access_denied",
             "a|b|error_spike|r",

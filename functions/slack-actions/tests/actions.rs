@@ -500,9 +500,13 @@ fn alarm_named(name: &str) -> Alert {
 
 /// A denied CloudTrail call `event_name` on `bucket`.
 fn denied_call(event_name: &str, bucket: &str) -> Alert {
+    denied_call_by(event_name, bucket, "mallory")
+}
+
+fn denied_call_by(event_name: &str, bucket: &str, user: &str) -> Alert {
     parsed(&serde_json::json!({
         "eventVersion": "1.08",
-        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/mallory", "accountId": "111122223333", "userName": "mallory"},
+        "userIdentity": {"type": "IAMUser", "arn": format!("arn:aws:iam::111122223333:user/{user}"), "accountId": "111122223333", "userName": user},
         "eventTime": "2026-01-01T00:00:00Z", "eventSource": "s3.amazonaws.com", "eventName": event_name,
         "awsRegion": "us-east-1", "sourceIPAddress": "203.0.113.9", "errorCode": "AccessDenied",
         "requestParameters": null, "responseElements": null,
@@ -565,9 +569,11 @@ async fn a_silence_button_matches_exactly_and_only_the_alerts_group() {
     let star = alarm_named("*");
     let other = alarm_named("payments-latency");
     silence_via_button(&s, &star, Kind::ErrorSpike, "evt-star", t).await;
-    // A denied GetObject on bucket-a: not every denied GetObject, on every bucket.
+    // A denied GetObject by mallory: denied calls are grouped by caller, so the button silences
+    // mallory's denied GetObject calls (one Slack thread), not everyone's.
     let on_a = denied_call("GetObject", "bucket-a");
     let on_b = denied_call("GetObject", "bucket-b");
+    let by_eve = denied_call_by("GetObject", "bucket-a", "eve");
     silence_via_button(&s, &on_a, Kind::AccessDenied, "evt-ct-a", t).await;
 
     // Through the stored silences, as handle-alarm and handle-event read them.
@@ -591,8 +597,12 @@ async fn a_silence_button_matches_exactly_and_only_the_alerts_group() {
         "the call itself is silenced"
     );
     assert!(
-        !hit(&on_b, Kind::AccessDenied),
-        "the same event name on another resource was silenced"
+        hit(&on_b, Kind::AccessDenied),
+        "the same caller's same call on another bucket is in the same group"
+    );
+    assert!(
+        !hit(&by_eve, Kind::AccessDenied),
+        "another caller's denied call was silenced"
     );
     // Same resource, another event name: another alert, not silenced either.
     assert!(!hit(

@@ -220,11 +220,13 @@ pub enum MatchField {
     Resource,
     /// The alarm's metric namespace.
     Namespace,
+    /// The principal of an API call, as denied calls are grouped ([`actor_principal`]).
+    Actor,
 }
 
 impl MatchField {
     /// Every field, in the order of the docs.
-    pub const ALL: [MatchField; 8] = [
+    pub const ALL: [MatchField; 9] = [
         MatchField::Name,
         MatchField::Kind,
         MatchField::Severity,
@@ -233,6 +235,7 @@ impl MatchField {
         MatchField::Region,
         MatchField::Resource,
         MatchField::Namespace,
+        MatchField::Actor,
     ];
 
     /// The snake_case name a matcher is written with.
@@ -246,6 +249,7 @@ impl MatchField {
             Self::Region => "region",
             Self::Resource => "resource",
             Self::Namespace => "namespace",
+            Self::Actor => "actor",
         }
     }
 
@@ -396,6 +400,9 @@ impl Matcher {
             MatchField::Region => known(alert.region.as_deref()).is_some_and(is),
             MatchField::Resource => is(&primary_resource(alert)),
             MatchField::Namespace => alert.alarm().and_then(|a| a.namespace()).is_some_and(is),
+            MatchField::Actor => alert
+                .api_call()
+                .is_some_and(|c| is(&actor_principal(&c.actor))),
         };
         match self.op {
             MatchOp::Matches | MatchOp::Equals => any,
