@@ -296,6 +296,7 @@ async fn silence_add_list_expire_round_trip_and_refusals() {
             "ana",
             "--reason",
             "r",
+            "--allow-critical",
         ],
         &[],
     )
