@@ -332,6 +332,46 @@ async fn invalid_blocks_fall_back_to_plain_text_in_both_modes() {
     }
 }
 
+/// Issue 12: a resolve edit for an alarm named like a mention and a phishing link, refused
+/// with `invalid_blocks`, is resent as its fallback text alone; that text reaches the channel
+/// escaped, so it neither pings nor links.
+#[tokio::test]
+async fn the_plain_text_resend_of_a_hostile_resolve_edit_stays_escaped() {
+    let aws = LocalAws::start().await;
+    aws.slack_script(json!([{"status": 400, "body": "invalid_blocks"}]))
+        .await;
+    let opened = chrono::DateTime::parse_from_rfc3339("2026-11-20T09:14:05Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let title = "Error spike: <!channel> <https://evil.example/sso|Re-authenticate> db \u{202e}&lt;!here&gt;";
+    let m = vigil_core::render::slack::resolved_root(
+        title,
+        3,
+        opened,
+        opened + chrono::Duration::minutes(12),
+        "evt-1",
+    );
+    let d = webhook(&aws)
+        .send(&slack(None, m), TIME_LEFT)
+        .await
+        .unwrap();
+    assert!(d.fell_back_to_text);
+
+    let posts = slack_posts(&aws).await;
+    assert_eq!(posts.len(), 2);
+    assert_eq!(posts[0]["response"], "invalid_blocks");
+    let resent = &posts[1]["json"];
+    assert!(resent.get("blocks").is_none(), "{resent}");
+    let text = resent["text"].as_str().unwrap();
+    assert!(
+        text.starts_with(
+            "Resolved: Error spike: &lt;!channel&gt; &lt;https://evil.example/sso|Re-authenticate&gt; db &amp;lt;!here&amp;gt;. Open from"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains(['<', '>', '\u{202e}']), "{text}");
+}
+
 #[tokio::test]
 async fn refusals_slack_will_repeat_are_permanent() {
     let aws = LocalAws::start().await;
