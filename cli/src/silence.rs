@@ -31,7 +31,7 @@ pub enum SilenceCommand {
 pub struct AddArgs {
     /// A condition, `field=value` or `field!=value` (a value with * or ? is a glob), or
     /// `field==value` (exact: * and ? are themselves). Fields: name, kind, severity, team,
-    /// account, region, resource, namespace. Repeatable: every one must hold.
+    /// account, region, resource, namespace, actor (the caller of an API call). Repeatable: every one must hold.
     #[arg(long = "match", value_name = "FIELD=VALUE", required = true)]
     pub matchers: Vec<String>,
     /// How long, from the start: 30m, 2h, 1d (at most 30d).
