@@ -28,7 +28,7 @@ pub struct ReplayArgs {
     /// LookupEvents response. Repeatable.
     #[arg(long)]
     pub trail: Vec<PathBuf>,
-    /// Owners file (YAML, SPEC §5). Without it every alert goes to one default route.
+    /// Owners file (YAML, docs/DEPLOY.md "The owners file"). Without it every alert goes to one default route.
     #[arg(long)]
     pub owners: Option<PathBuf>,
     /// Extra classification rules (YAML); evaluated before the built-in ones.

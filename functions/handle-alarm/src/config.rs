@@ -45,7 +45,7 @@ pub const TABLE_NAME: &str = "VIGIL_TABLE_NAME";
 /// How long journal entries live, in hours after they are written.
 pub const JOURNAL_TTL_HOURS: &str = "VIGIL_JOURNAL_TTL_HOURS";
 
-/// Noise control (SPEC §7, with a table): how long a group stays open after its last alert.
+/// Noise control (ARCHITECTURE.md "Noise control", with a table): how long a group stays open after its last alert.
 pub const GROUP_WINDOW_MINUTES: &str = "VIGIL_GROUP_WINDOW_MINUTES";
 /// Thread replies per group before repeats are only counted.
 pub const MAX_REPLIES: &str = "VIGIL_MAX_REPLIES";
@@ -65,7 +65,7 @@ pub const INTERACTIVE: &str = "VIGIL_INTERACTIVE";
 
 /// The default team name.
 pub const DEFAULT_TEAM_NAME: &str = "platform";
-/// The default look-back (SPEC §3).
+/// The default look-back (ARCHITECTURE.md "Correlation").
 pub const DEFAULT_LOOKBACK_MINUTES: u32 = 60;
 /// The default enrichment budget: leaves most of a 30 s Lambda timeout for delivery.
 pub const DEFAULT_ENRICH_BUDGET_MS: u64 = 8_000;

@@ -1,4 +1,4 @@
-//! Noise control around one alert (SPEC §7), when the function has a state table: claim the
+//! Noise control around one alert (ARCHITECTURE.md "Noise control"), when the function has a state table: claim the
 //! event id (a duplicate delivery sends nothing), match silences, decide against the alert's
 //! group (post, thread reply, flapping notice, resolve, or only count it), wait for each Slack
 //! channel's slot or fold into its digest (a `critical` or `audit_tampering` alert takes the

@@ -105,7 +105,7 @@ pub struct Deps<C, B, M, S, N, St> {
     pub redactor: Redactor,
     /// Time limits.
     pub budgets: Budgets,
-    /// Noise-control state (SPEC §7); `None` (no table configured): every alert is sent, with
+    /// Noise-control state (ARCHITECTURE.md "Noise control"); `None` (no table configured): every alert is sent, with
     /// no idempotency, grouping, silences, rate limit or ledger.
     pub state: Option<St>,
     /// Noise-control tunables.

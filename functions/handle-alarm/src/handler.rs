@@ -308,7 +308,7 @@ where
 }
 
 /// Handles one event within `limit` (Lambda's deadline): accepts CloudWatch alarms only
-/// (SPEC inputs 1 to 3), and answers every alert of it.
+/// (inputs 1 to 3 of README.md "Usage"), and answers every alert of it.
 pub async fn handle_within<C, B, M, S, N, St>(
     event: Value,
     deps: &Deps<C, B, M, S, N, St>,

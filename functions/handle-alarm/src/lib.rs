@@ -1,4 +1,4 @@
-//! `handle-alarm`: the Lambda function for CloudWatch alarms (SPEC §1 inputs 1 to 3: the
+//! `handle-alarm`: the Lambda function for CloudWatch alarms (README.md "Usage" inputs 1 to 3: the
 //! alarm action, EventBridge `CloudWatch Alarm State Change`, and SNS notifications).
 //!
 //! Module map:

@@ -1,4 +1,4 @@
-//! The alarm handler under noise control (SPEC §7) with in-memory state: duplicates, grouping
+//! The alarm handler under noise control (ARCHITECTURE.md "Noise control") with in-memory state: duplicates, grouping
 //! into threads, webhook folding, resolves, silences, failed posts and the rate limiter's
 //! digest. The same behaviour against DynamoDB in the local AWS is in tests/noise_storm.rs.
 

@@ -1,5 +1,5 @@
 //! `handle-event`: the Lambda function for CloudTrail API calls and AWS Config changes
-//! (SPEC §1 inputs 4 and 5), and the writer of the change journal (SPEC §3).
+//! (README.md "Usage" inputs 4 and 5), and the writer of the change journal (ARCHITECTURE.md "Correlation").
 //!
 //! For each alert of an event:
 //! 1. an API call that wrote something, or was denied, is recorded in the journal (with its
@@ -334,7 +334,7 @@ where
     }
 }
 
-/// Journals an API call that wrote something or was denied (SPEC §3: the journal holds
+/// Journals an API call that wrote something or was denied (ARCHITECTURE.md "Correlation": the journal holds
 /// what can be a cause, and denied calls, which are evidence). Returns whether it is in the
 /// journal now, and the failure when it is not but should be.
 async fn record<R, C, B, M, S, N, St>(

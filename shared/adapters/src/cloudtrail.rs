@@ -1,4 +1,4 @@
-//! CloudTrail `LookupEvents` as a [`ChangeSource`] (SPEC §3).
+//! CloudTrail `LookupEvents` as a [`ChangeSource`] (ARCHITECTURE.md "Correlation").
 //!
 //! `LookupEvents` is the scarcest API vigil calls: 2 requests per second per account and
 //! Region, shared by every caller (the console, other tools, every concurrent vigil
@@ -68,7 +68,7 @@ const ATTRIBUTE_KEYS: &[&str] = &[
     "AccessKeyId",
 ];
 
-/// Tuning of [`CloudTrailChangeSource`]; the defaults follow SPEC §3.
+/// Tuning of [`CloudTrailChangeSource`]; the defaults follow ARCHITECTURE.md "Correlation".
 #[derive(Debug, Clone, PartialEq)]
 pub struct CloudTrailConfig {
     /// Pages followed per source before stopping (each page is one request of the quota).

@@ -8,7 +8,7 @@
 //! Invariant: one channel never holds up or sinks another. Each message is sent on its own
 //! future with the same `time_left`, a failure is recorded as that message's outcome (with
 //! whether a retry could help), and only when *every* message failed is the alert a failure
-//! (SPEC §6: the function then returns an error, so Lambda retries and dead-letters it).
+//! (README.md "Usage": the function then returns an error, so Lambda retries and dead-letters it).
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The change journal (SPEC §3): every watched CloudTrail change the event function receives
+//! The change journal (ARCHITECTURE.md "Correlation"): every watched CloudTrail change the event function receives
 //! from EventBridge, kept in DynamoDB for a while, so enrichment can read recent changes
 //! without `LookupEvents` (throttled at 2 requests/s per account and Region, and ~5 to 15
 //! minutes behind).
@@ -492,7 +492,7 @@ impl ChangeSource for JournalChangeSource {
     }
 }
 
-/// The journal first, then `LookupEvents` within the time left, merged (SPEC §3).
+/// The journal first, then `LookupEvents` within the time left, merged (ARCHITECTURE.md "Correlation").
 ///
 /// Why both: the journal is fast and unthrottled and sees a change seconds after it happens
 /// (CloudTrail's `LookupEvents` lags ~5 to 15 minutes), but holds only what EventBridge

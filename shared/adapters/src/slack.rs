@@ -1,6 +1,6 @@
 //! Slack delivery: [`SlackNotifier`], an incoming webhook or the Web API with a bot token.
 //!
-//! Behaviour within the invocation's `time_left` (SPEC §6):
+//! Behaviour within the invocation's `time_left` (README.md "Usage"):
 //! - HTTP 429 (or Web API `ratelimited`): wait `Retry-After` seconds if that still leaves the
 //!   policy's margin, else fail at once as retryable.
 //! - 5xx, 408, connect errors and timeouts: back off 200 ms, 400 ms, 800 ms, within time left.

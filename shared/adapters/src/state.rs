@@ -1,4 +1,4 @@
-//! The noise-control state of SPEC §7 in DynamoDB: [`DynamoState`] implements the core's
+//! The noise-control state of ARCHITECTURE.md "Noise control" in DynamoDB: [`DynamoState`] implements the core's
 //! [`StateStore`] (event claims, groups, alarm pointers, per-channel rate limits and digests,
 //! silences, the decision ledger) and adds what the CLI needs (`vigil silence add|list|expire`,
 //! `vigil ledger`).

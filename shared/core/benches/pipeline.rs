@@ -40,7 +40,7 @@ use vigil_core::redact::Redactor;
 use vigil_core::render::{self, RenderInput};
 use vigil_core::route::{self, Owners};
 
-/// One real payload per input family (SPEC §1), relative to the repository root.
+/// One real payload per input family (README.md "Usage"), relative to the repository root.
 const FAMILIES: [(&str, InputFamily, &str); 5] = [
     (
         "alarm_direct",

@@ -1,4 +1,4 @@
-//! Classification: the rule table of SPEC §4, kept as data.
+//! Classification: the rule table of ARCHITECTURE.md "Classification", kept as data.
 //!
 //! The built-in table lives in `rules.yaml` beside this file; users extend it with the same
 //! format ([`RuleSet::from_yaml`], [`RuleSet::extended_with`]). [`classify`] walks the table top
@@ -345,7 +345,7 @@ impl RuleError {
 }
 
 impl RuleSet {
-    /// The built-in table of SPEC §4 (`rules.yaml`).
+    /// The built-in table of ARCHITECTURE.md "Classification" (`rules.yaml`).
     pub fn builtin() -> RuleSet {
         BUILTIN.clone()
     }

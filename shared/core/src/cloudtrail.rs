@@ -444,7 +444,7 @@ fn event_specific(event_name: &str) -> &'static [&'static str] {
     }
 }
 
-/// The allow-list of SPEC §6: scalar identifier parameters, strings capped at 256 characters.
+/// The allow-list of ARCHITECTURE.md ("Invariants", 2): scalar identifier parameters, strings capped at 256 characters.
 /// Prompt and completion text (InvokeModel `body`, Converse `messages`, ...) never passes:
 /// those keys are on no list, and nested objects are never kept.
 pub fn allowed_parameters(

@@ -1,5 +1,5 @@
 //! Enrichment from data: the look-back window, the [`Context`] a change source fills, and the
-//! correlation that ranks probable causes (SPEC §3).
+//! correlation that ranks probable causes (ARCHITECTURE.md "Correlation").
 
 use std::collections::BTreeSet;
 
@@ -56,7 +56,7 @@ pub struct Correlation {
     pub notes: Vec<String>,
 }
 
-/// The default look-back of SPEC §3.
+/// The default look-back of ARCHITECTURE.md "Correlation".
 pub const DEFAULT_LOOKBACK_MINUTES: i64 = 60;
 
 /// CloudTrail can take up to ~15 minutes to show an event.
@@ -79,7 +79,7 @@ fn lookback_start(alert_time: DateTime<Utc>, lookback: Duration) -> DateTime<Utc
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
-/// CloudTrail event sources worth searching for an alert (SPEC §3): always IAM and Bedrock,
+/// CloudTrail event sources worth searching for an alert (ARCHITECTURE.md "Correlation"): always IAM and Bedrock,
 /// plus the services implied by the alarm's namespace or the call's own source.
 pub fn sources_for(alert: &Alert) -> Vec<String> {
     let mut out = vec![

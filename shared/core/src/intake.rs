@@ -1,4 +1,4 @@
-//! Intake: the bytes of any accepted input -> normalized [`Alert`]s (SPEC §1).
+//! Intake: the bytes of any accepted input -> normalized [`Alert`]s (README.md "Usage").
 //!
 //! Invariant: [`parse`] never panics and never returns an empty list; anything it does not
 //! understand comes back as an [`IntakeError`] that names what was received and why it was

@@ -1,6 +1,6 @@
 //! vigil's pure core.
 //!
-//! Module map (the pipeline of SPEC §2, in order):
+//! Module map (the pipeline of ARCHITECTURE.md "The flow", in order):
 //! - [`intake`]: bytes of any accepted input -> [`model::Alert`], or an [`intake::IntakeError`]
 //!   naming what was received and why it was refused.
 //! - [`cloudtrail`]: CloudTrail records, log files, EventBridge-wrapped calls and saved

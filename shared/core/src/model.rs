@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::runbook::Command;
 
-/// Which of the five input families of SPEC §1 an alert came from.
+/// Which of the five input families of README.md "Usage" an alert came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum InputFamily {
@@ -69,7 +69,7 @@ impl std::fmt::Display for Severity {
     }
 }
 
-/// The stable classification ids of SPEC §4.
+/// The stable classification ids of ARCHITECTURE.md "Classification".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
@@ -133,7 +133,7 @@ impl std::fmt::Display for Kind {
     }
 }
 
-/// One accepted input, normalized. `id` is the idempotency key of SPEC §7:
+/// One accepted input, normalized. `id` is the idempotency key of ARCHITECTURE.md "Noise control":
 /// the EventBridge `id`, the alarm ARN (or name) + state timestamp, or the SNS `MessageId`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {

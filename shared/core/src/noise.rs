@@ -1,4 +1,4 @@
-//! Noise control (SPEC §7), pure: the keys state is stored under, silences and their
+//! Noise control (ARCHITECTURE.md "Noise control"), pure: the keys state is stored under, silences and their
 //! matchers, the grouping decision (first alert, thread reply, folded count, resolve, flapping),
 //! the per-channel rate limiter's arithmetic and its two lanes, and the decision ledger's
 //! entries.
@@ -133,7 +133,7 @@ fn key_part(value: Option<&str>) -> &str {
     known(value).unwrap_or("-")
 }
 
-/// The group key of SPEC §7: `account|region|kind|subject` (`-` for an unknown account or
+/// The group key of ARCHITECTURE.md "Noise control": `account|region|kind|subject` (`-` for an unknown account or
 /// region). The subject is the [`primary_resource`], except for a denied API call (an
 /// `access_denied` one, or any whose error code is a denial, [`crate::model::Change::is_denied`]): that
 /// groups by who called, `actor:` followed by [`actor_principal`]. Anyone in the account,
@@ -1036,7 +1036,7 @@ pub struct ChannelResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {
     pub at: DateTime<Utc>,
-    /// The alert id (SPEC §7's event id), shown in every message's context line.
+    /// The alert id (the event id of ARCHITECTURE.md "Noise control"), shown in every message's context line.
     pub correlation_id: String,
     /// `handle-alarm`, `handle-event`, `slack-actions`, `vigil`.
     pub function: String,

@@ -211,7 +211,7 @@ pub enum Claim {
     },
 }
 
-/// The noise-control state of SPEC §7, one table. Every write that races another invocation is
+/// The noise-control state of ARCHITECTURE.md "Noise control", one table. Every write that races another invocation is
 /// conditional; the adapters' DynamoDB implementation says how.
 pub trait StateStore: Send + Sync {
     /// Claims `event_id` at `now`: owned unless it is done, or claimed by someone whose lease

@@ -1,4 +1,4 @@
-//! The content policy of SPEC §6 and secret masking.
+//! The content policy of README.md "Content policy" and secret masking.
 //!
 //! Invariant: every string a renderer emits has passed through [`Redactor::free_text`],
 //! [`Redactor::text`] or [`Redactor::identifier`]. Secrets are masked under every policy,

@@ -1,4 +1,4 @@
-//! Routing: the owners file of SPEC §5 and top-down route matching.
+//! Routing: the owners file of docs/DEPLOY.md "The owners file" and top-down route matching.
 //!
 //! An owners file is parsed and validated once ([`Owners::from_yaml`]) into compiled routes
 //! (globs built, kinds and severities checked); [`route`] then matches one alert against them,

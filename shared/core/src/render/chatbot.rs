@@ -1,5 +1,5 @@
 //! Amazon Q Developer in chat applications (formerly AWS Chatbot) custom notifications, the
-//! optional output format of SPEC §6: published to an SNS topic the chat client subscribes to.
+//! optional output format of README.md "Usage": published to an SNS topic the chat client subscribes to.
 //!
 //! Invariant: the result follows the custom-notification schema (`version` "1.0", `source`
 //! "custom", `content.textType` "client-markdown"); no event value can open a link or a mention

@@ -1,4 +1,4 @@
-//! Rendering: Slack Block Kit, SNS, terminal text and Amazon Q Developer in chat (SPEC §6).
+//! Rendering: Slack Block Kit, SNS, terminal text and Amazon Q Developer in chat (README.md "Usage").
 //!
 //! Invariant: renderers read only a [`View`], built once per input, in which every string has
 //! already passed the [`Redactor`] under the input's [`ContentPolicy`]. Each renderer then

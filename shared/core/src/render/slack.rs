@@ -1,4 +1,4 @@
-//! Slack Block Kit rendering (SPEC §6).
+//! Slack Block Kit rendering (README.md "Usage").
 //!
 //! Invariant: whatever the input, [`slack`] returns a message Slack accepts: at most
 //! [`MAX_BLOCKS`] blocks, a header of at most [`MAX_HEADER_CHARS`], sections of at most
@@ -48,7 +48,7 @@ pub const MAX_SECTION_CHARS: usize = 3_000;
 pub const MAX_FIELD_CHARS: usize = 2_000;
 /// Slack's limit on fields in one section.
 pub const MAX_FIELDS: usize = 10;
-/// The whole message's text budget (SPEC §6: "~12,000 in all"), fallback included.
+/// The whole message's text budget (README.md "Usage": "~12,000 in all"), fallback included.
 pub const MAX_TOTAL_CHARS: usize = 12_000;
 /// The fallback `text` limit we hold ourselves to (Slack truncates at 40,000).
 pub const MAX_FALLBACK_CHARS: usize = 3_000;
@@ -118,7 +118,7 @@ pub fn block_text_chars(block: &Value) -> usize {
     }
 }
 
-/// Renders the Block Kit message of SPEC §6 for one destination.
+/// Renders the Block Kit message of README.md "Usage" for one destination.
 pub fn slack(input: &RenderInput<'_>, redactor: &Redactor) -> SlackMessage {
     let view = View::new(input, redactor);
     render(&view)
@@ -666,7 +666,7 @@ pub(super) fn cut(s: &str, max: usize) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Noise control's messages (SPEC §7): the edit that closes a group, the flapping notice, and a
+// Noise control's messages (ARCHITECTURE.md "Noise control"): the edit that closes a group, the flapping notice, and a
 // note (the rate limiter's digest) added to a message.
 // ---------------------------------------------------------------------------------------------
 
@@ -766,7 +766,7 @@ const STEP_BUTTONS: usize = 10;
 /// A step title carried in a button's value (the ledger row's words), at most.
 const STEP_VALUE_CHARS: usize = 120;
 
-/// `message` with vigil's buttons (SPEC: interactive alerts, answered by `slack-actions`): an
+/// `message` with vigil's buttons (docs/DEPLOY.md: interactive alerts, answered by `slack-actions`): an
 /// `actions` block with one "✓ Step N" button per runbook step (up to [`STEP_BUTTONS`],
 /// `action_id` `vigil_step_done`), then an `actions` block with Acknowledge and Silence
 /// 1 h / 4 h / 24 h (`vigil_ack`, `vigil_silence_1h|4h|24h`). Each button's value is compact

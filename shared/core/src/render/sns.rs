@@ -1,4 +1,4 @@
-//! SNS rendering (SPEC §6): a subject, a `MessageStructure=json` message and the message
+//! SNS rendering (README.md "Usage"): a subject, a `MessageStructure=json` message and the message
 //! attributes that subscription filter policies match on.
 //!
 //! Invariant: the subject is non-empty, printable ASCII on one line and at most
@@ -42,7 +42,7 @@ pub struct SnsNotification {
     pub attributes: BTreeMap<String, String>,
 }
 
-/// Renders the SNS notification of SPEC §6 for one destination.
+/// Renders the SNS notification of README.md "Usage" for one destination.
 pub fn sns(input: &RenderInput<'_>, redactor: &Redactor) -> SnsNotification {
     let view = View::new(input, redactor);
     render(&view)
