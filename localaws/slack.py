@@ -194,25 +194,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def usergroup_users(self, payload, scripted):
         """usergroups.users.list: {"ok": true, "users": [...]}, or Slack's errors."""
-        if scripted and scripted.get("status", 200) != 200:
-            status = int(scripted["status"])
-            error = scripted.get("body") or scripted.get("error")
-            if status >= 429:
-                return self.reply(status, {"ok": False, "error": error or "internal_error"})
-            return self.reply(200, {"ok": False, "error": error or "invalid_arguments"})
-        payload = payload if isinstance(payload, dict) else {}
-        auth = self.headers.get("Authorization", "")
-        token = auth[len("Bearer "):] if auth.startswith("Bearer ") else payload.get("token", "")
-        if not token.startswith("xoxb-") or len(token) <= len("xoxb-"):
-            return self.reply(200, {"ok": False, "error": "invalid_auth" if token else "not_authed"})
-        group = payload.get("usergroup")
+        refused = self.scripted_or_unauthorised(payload, scripted)
+        if refused:
+            return refused
+        group = payload.get("usergroup") if isinstance(payload, dict) else None
         with STATE.lock:
             members = STATE.usergroups.get(group) if group else None
         if members is None:
             return self.reply(200, {"ok": False, "error": "no_such_subteam"})
         return self.reply(200, {"ok": True, "users": list(members)})
 
-    def web_api(self, method, payload, scripted):
+    def scripted_or_unauthorised(self, payload, scripted):
+        """The Web API's answer before the method runs: a scripted failure, or Slack's
+        `not_authed` / `invalid_auth` for a missing or malformed bot token; None to go on."""
         if scripted and scripted.get("status", 200) != 200:
             status = int(scripted["status"])
             error = scripted.get("body") or scripted.get("error")
@@ -228,6 +222,13 @@ class Handler(BaseHTTPRequestHandler):
         token = auth[len("Bearer "):] if auth.startswith("Bearer ") else payload.get("token", "")
         if not token.startswith("xoxb-") or len(token) <= len("xoxb-"):
             return self.reply(200, {"ok": False, "error": "invalid_auth" if token else "not_authed"})
+        return None
+
+    def web_api(self, method, payload, scripted):
+        refused = self.scripted_or_unauthorised(payload, scripted)
+        if refused:
+            return refused
+        payload = payload if isinstance(payload, dict) else {}
         channel = payload.get("channel")
         if not channel:
             return self.reply(200, {"ok": False, "error": "channel_not_found"})
